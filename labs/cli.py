@@ -1,0 +1,21 @@
+"""The root `livebox` command: one subcommand group per package."""
+
+from __future__ import annotations
+
+import click
+
+from profiles.cli import offers, rate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="livebox-lab")
+def livebox() -> None:
+    """Provision, emulate and bill the Livebox pro of the Orange Optimale pro bundle."""
+
+
+livebox.add_command(offers)
+livebox.add_command(rate)
+
+
+def main() -> None:
+    livebox()

@@ -1,0 +1,1 @@
+"""Configure a Livebox pro, real or emulated, over its management interface."""
