@@ -211,7 +211,7 @@ HELP: dict[str, str] = {
         "  commit               make the changes running\n"
         "  commit confirm N     make them running; they revert after N seconds unless confirmed\n"
         "  confirm              keep what 'commit confirm N' applied\n"
-        "  rollback [N]         drop the uncommitted changes, or go back to checkpoint N\n"
+        "  rollback [N]         undo the latest commit, or go back to checkpoint N\n"
         "  checkpoints          list the checkpoints\n"
         "  help [TOPIC]         this text, or more on one topic\n"
         "  exit, quit           close the session\n"
@@ -224,7 +224,7 @@ HELP: dict[str, str] = {
         "object: Device.DeviceInfo.?0 prints the object's own parameters only. On a\n"
         "parameter, print that parameter alone.\n"
         "  Device.DeviceInfo.?\n"
-        "  Device.Services.VoiceService.?2\n"
+        "  Device.IP.Interface.2.?1\n"
         "  Device.DeviceInfo.SoftwareVersion?"
     ),
     "set": (
@@ -233,32 +233,35 @@ HELP: dict[str, str] = {
         "'help commit'). After '=' the value runs to the end of the line; quote it to keep\n"
         "leading or trailing spaces (see 'help values'). The braces form sets several\n"
         "parameters of one object at once; a parameter may appear only once.\n"
-        "  Device.Services.VoiceService.VoiceApplication.VoiceProfile.SIP-Trunk.Enable=1\n"
-        '  Device.DynamicDNS.Client.1.{Enable=1, Server="dyndns.example"}'
+        "  Device.Services.VoiceService.VoiceApplication.VoiceProfile.SIP-Trunk.Enable=Enabled\n"
+        "  Device.IP.Interface.2.IPv4Address.1.{AddressingType=Static, IPAddress=198.51.100.10,"
+        " SubnetMask=255.255.255.0}"
     ),
     "add": (
         "Path.+  Path.+{Param=value, ...}\n"
         "Add an instance to the multi-instance object at Path, with the given values and\n"
         "the defaults for the others; prints the new instance's path.\n"
-        "  Device.NAT.PortMapping.+\n"
-        '  Device.NAT.PortMapping.+{Alias="ssh", ExternalPort=2222, InternalPort=22}'
+        '  Device.NAT.PortMapping.+{Alias="ssh", ExternalPort=2222, InternalPort=22,'
+        " InternalClient=192.168.1.20}"
     ),
     "delete": (
         "Path.-\n"
-        "Delete the instance (or object) at Path and everything below it.\n"
+        "Delete the instance at Path (of a multi-instance object) and everything below it.\n"
         "  Device.NAT.PortMapping.1.-"
     ),
     "call": (
         "Path.Method()  Path.Method(arg=value, ...)\n"
         "Call a method of the object at Path. Arguments are given by name, in any order;\n"
         "values are written as in sets (see 'help values').\n"
-        "  Device.DSL.Line.1.Retrain()\n"
-        '  Device.DeviceInfo.Reboot(Reason="maintenance")'
+        "  Device.Reboot()\n"
+        '  Device.Reboot(Reason="maintenance", Delay=30)'
     ),
     "diff": (
         "diff\n"
-        "Show the changes made since the last commit, one line per change, as the\n"
-        "commands that make them."
+        "Show the candidate configuration against the running one, a line per change:\n"
+        "'+ Path=value' added, '- Path=old' removed, '~ Path: old -> new' changed;\n"
+        "'+ Instance.' and '- Instance.' for added and deleted instances. Secrets show\n"
+        "as ********."
     ),
     "commit": (
         "commit  commit confirm N\n"
@@ -274,8 +277,10 @@ HELP: dict[str, str] = {
     ),
     "rollback": (
         "rollback  rollback N\n"
-        "Without N, drop the changes not yet committed. With N, go back to checkpoint N\n"
-        "(see 'checkpoints'), also from a session other than the one that committed.\n"
+        "Without N, undo the latest commit. With N, go back to checkpoint N (see\n"
+        "'checkpoints'), also from a session other than the one that committed. Either\n"
+        "is a commit of its own, with its checkpoint, and cancels a pending confirm; the\n"
+        "session's uncommitted changes stay as they are.\n"
         "  rollback 3"
     ),
     "checkpoints": (
@@ -480,7 +485,7 @@ def _command(line: _Line) -> Command:
         if char == "?":
             return _get(path, line, start)
         if char == "(":
-            where, method = _member(names, name_starts, "method", "Device.DSL.Line.1.Retrain()")
+            where, method = _member(names, name_starts, "method", "Device.Reboot()")
             args = _pairs(line, "argument")
             line.end(start)
             return Call(where, method, args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from emulator.cli import emulate
 from profiles.cli import offers, rate
 
 
@@ -15,6 +16,7 @@ def livebox() -> None:
 
 livebox.add_command(offers)
 livebox.add_command(rate)
+livebox.add_command(emulate)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
 from profiles.catalogue import Catalogue
 from profiles.model import Offer
@@ -18,16 +19,20 @@ CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 
 
+_NOT_CHARGED = {d: f"{d}: not charged" for d in Disposition}
+
+
 class RatingError(ValueError):
     """A record the rater cannot take: unknown fee, bad number, or out of time order."""
 
 
-@dataclass(frozen=True, slots=True)
-class PricedCall:
+class PricedCall(NamedTuple):
     """A record with its price and the rule that set it.
 
     `cost_x60` is sixty times the exact cost in EUR HT (see `Tariff.cost_x60`); `cost` is
     that cost rounded to the micro-euro for display. Invoices add up the exact amounts.
+    (A named tuple rather than a frozen dataclass: it is built for every call, and costs a
+    fifth of the time to build.)
     """
 
     record: CallRecord
@@ -75,8 +80,7 @@ class _AccountMonth:
     account: str
     year: int
     month: int
-    starts: dt.datetime
-    ends: dt.datetime
+    ends: float
     mobile_left: int
     rolled_over: int
     correspondents: set[str] = field(default_factory=set)
@@ -86,16 +90,17 @@ class _AccountMonth:
     included_count: int = 0
     not_priced_count: int = 0
     mobile_used: int = 0
-    last_start: dt.datetime | None = None
+    last_start: float = 0.0
 
     @property
     def key(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 
 
-def _month_bounds(year: int, month: int) -> tuple[dt.datetime, dt.datetime]:
+def _month_end(year: int, month: int) -> float:
+    """The POSIX time at which a calendar month of Paris time ends."""
     nxt = (year + 1, 1) if month == 12 else (year, month + 1)
-    return dt.datetime(year, month, 1, tzinfo=PARIS), dt.datetime(*nxt, 1, tzinfo=PARIS)
+    return dt.datetime(*nxt, 1, tzinfo=PARIS).timestamp()
 
 
 class Rater:
@@ -146,7 +151,7 @@ class Rater:
             return self._fee(record, month)
         month.call_count += 1
         if record.disposition is not Disposition.ANSWERED or record.duration_s == 0:
-            return PricedCall(record, ZERO, True, f"{record.disposition}: not charged")
+            return PricedCall(record, ZERO, True, _NOT_CHARGED[record.disposition])
         try:
             number = self.numbering.classify(record.callee)
         except ValueError as exc:
@@ -200,15 +205,11 @@ class Rater:
         return self._mobile_allowance_call(record, number, tariff, month)
 
     def _unlimited(self, record: CallRecord, number: DialledNumber, tariff: Tariff) -> PricedCall:
-        seconds = min(record.duration_s, self._max_seconds)
-        cut = " (cut at 8 h)" if record.duration_s > self._max_seconds else ""
+        if record.duration_s > self._max_seconds:
+            rule = f"{tariff.unlimited_rule} (cut at {self._max_seconds // 3600} h)"
+            return PricedCall(record, ZERO, True, rule, True, self._max_seconds, 0, number)
         return PricedCall(
-            record,
-            ZERO,
-            True,
-            f"included: unlimited calls to {tariff.label}{cut}",
-            included_s=seconds,
-            destination=number,
+            record, ZERO, True, tariff.unlimited_rule, True, record.duration_s, 0, number
         )
 
     def _mobile_allowance_call(
@@ -238,7 +239,7 @@ class Rater:
             tariff.cost_x60(excess),
             False,
             f"partly included: {inside} s from the mobile allowance, the other {excess} s "
-            f"out of plan at {_price_words(tariff)}",
+            f"out of plan at {tariff.price_words}",
             included_s=inside,
             billed_s=excess,
             destination=number,
@@ -262,37 +263,28 @@ class Rater:
     ) -> PricedCall:
         if tariff.price is None:
             return PricedCall(
-                record,
-                ZERO,
-                False,
-                f"not priced: {why}, no price for {tariff.label}",
-                priced=False,
-                destination=number,
+                record, ZERO, False, f"not priced: {why}, {tariff.price_words}", False
             )
-        return PricedCall(
-            record,
-            tariff.cost_x60(seconds),
-            False,
-            f"{why}: {_price_words(tariff)}",
-            billed_s=seconds,
-            destination=number,
-        )
+        rule = why + ": " + tariff.price_words
+        return PricedCall(record, tariff.cost_x60(seconds), False, rule, True, 0, seconds, number)
 
     # -- months --------------------------------------------------------------------------
 
     def _month_of(self, record: CallRecord) -> _AccountMonth:
-        start = record.start
+        # POSIX timestamps, not aware datetimes: comparing two of those asks the time zone
+        # for its offset each time, which would be the dearest step of rating a call.
+        start = record.start.timestamp()
         month = self._current.get(record.account)
         if month is not None:
-            if month.last_start is not None and start < month.last_start:
+            if start < month.last_start:
                 raise RatingError(
                     f"start: records of account {record.account!r} must come in time order "
-                    f"({start.isoformat()} is before {month.last_start.isoformat()})"
+                    f"({record.start.isoformat()} is before the account's previous record)"
                 )
+            month.last_start = start
             if start < month.ends:
-                month.last_start = start
                 return month
-        local = start.astimezone(PARIS)
+        local = record.start.astimezone(PARIS)
         month = self._open_month(record.account, local.year, local.month, month)
         month.last_start = start
         return month
@@ -310,13 +302,11 @@ class Rater:
                 # allowance; a month with no call at all left its whole allowance unused.
                 left = min(previous.mobile_left, self._mobile_seconds)
                 rolled = left if consecutive else self._mobile_seconds
-        starts, ends = _month_bounds(year, month_no)
         current = _AccountMonth(
             account=account,
             year=year,
             month=month_no,
-            starts=starts,
-            ends=ends,
+            ends=_month_end(year, month_no),
             mobile_left=self._mobile_seconds + rolled,
             rolled_over=rolled,
         )
@@ -357,11 +347,3 @@ class Rater:
             mobile_seconds_used=month.mobile_used,
             mobile_seconds_rolled_over=month.rolled_over,
         )
-
-
-def _price_words(tariff: Tariff) -> str:
-    assert tariff.price is not None
-    return (
-        f"{tariff.label}, {tariff.price.connection_eur} EUR CMR + "
-        f"{tariff.price.per_minute_eur} EUR/min per second"
-    )

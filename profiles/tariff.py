@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import phonenumbers
@@ -32,12 +32,29 @@ class Tariff:
 
     `price` is None when the annex has no price for it (special numbers, or metropolitan fixed
     beyond the correspondent cap): such calls are flagged "not priced", never guessed.
+    The rule texts are worked out once here, not once per call.
     """
 
     label: str
     coverage: Coverage
     price: Price | None = None
-    free: bool = False
+    unlimited_rule: str = field(init=False)
+    price_words: str = field(init=False)
+    _connection_x60: Decimal = field(init=False)
+    _per_minute: Decimal = field(init=False)
+
+    def __post_init__(self) -> None:
+        price = self.price
+        words = (
+            f"{self.label}, {price.connection_eur} EUR CMR + "
+            f"{price.per_minute_eur} EUR/min per second"
+            if price
+            else f"no price for {self.label}"
+        )
+        object.__setattr__(self, "unlimited_rule", f"included: unlimited calls to {self.label}")
+        object.__setattr__(self, "price_words", words)
+        object.__setattr__(self, "_connection_x60", price.connection_eur * SIXTY if price else 0)
+        object.__setattr__(self, "_per_minute", price.per_minute_eur if price else Decimal(0))
 
     def cost_x60(self, seconds: int) -> Decimal:
         """Sixty times the cost of `seconds` out of plan: the CMR, then the minute price per second.
@@ -45,8 +62,7 @@ class Tariff:
         Per-second prices are a sixtieth of the per-minute price, which is seldom a finite
         decimal; carrying sixty times the cost keeps every sum exact until the invoice rounds.
         """
-        assert self.price is not None
-        return self.price.connection_eur * SIXTY + self.price.per_minute_eur * seconds
+        return self._connection_x60 + self._per_minute * seconds
 
 
 class Tariffs:
@@ -65,33 +81,23 @@ class Tariffs:
         self._overseas_mobile_regions = frozenset(self._dom_mobile.regions)
         self._ip_specific = annex.domestic["ip-specific"]
         self._zone_prefixes = sorted(catalogue.zones.prefixes, key=len, reverse=True)
-        self._prefix_regions = {"FR"} | {
+        self._prefix_regions = {
             region for prefix in self._zone_prefixes for region in _regions_sharing(prefix)
         }
         self._cache: dict[tuple[NumberKind, str, str], Tariff] = {}
-        self.emergency = Tariff("emergency number", Coverage.NONE, free=True)
 
     def for_number(self, number: DialledNumber) -> Tariff:
         """The tariff of a full (non-short) number."""
         prefix = ""
         if number.region in self._prefix_regions:
-            prefix = self._matching_prefix(number)
+            prefix = _longest(number.number, self._zone_prefixes)
+        elif number.kind is NumberKind.IP and self._ip_specific.prefixes:
+            prefix = _longest(number.number, self._ip_specific.prefixes)
         key = (number.kind, number.region, prefix)
         tariff = self._cache.get(key)
         if tariff is None:
             tariff = self._cache[key] = self._resolve(number.kind, number.region, prefix)
         return tariff
-
-    def _matching_prefix(self, number: DialledNumber) -> str:
-        digits = number.number.lstrip("+")
-        if number.kind is NumberKind.IP:
-            for prefix in self._ip_specific.prefixes:
-                if digits.startswith(prefix):
-                    return prefix
-        for prefix in self._zone_prefixes:
-            if digits.startswith(prefix):
-                return prefix
-        return ""
 
     def _resolve(self, kind: NumberKind, region: str, prefix: str) -> Tariff:
         included = region in self._included_regions
@@ -109,10 +115,13 @@ class Tariffs:
             label, price = self._domestic_fixed[region]
             return Tariff(label, Coverage.UNLIMITED if included else Coverage.NONE, price)
         zones = self._catalogue.zones
+        if region not in zones.regions and not prefix:
+            # Global services (+800, +870 satellite...) have no country, hence no zone.
+            return Tariff("an international network number (no country, no zone)", Coverage.NONE)
         zone_key = zones.prefixes[prefix].zone if prefix else zones.regions[region].zone
         zone = self._catalogue.annex.international[zone_key]
         if kind is NumberKind.MOBILE:
-            agreement = zones.regions[region].mobile_agreement
+            agreement = region in zones.regions and zones.regions[region].mobile_agreement
             price = zone.mobile if agreement else zone.fixed
             priced_as = "mobile" if agreement else "fixed (no mobile agreement)"
             coverage = Coverage.MOBILE if included else Coverage.NONE
@@ -128,3 +137,9 @@ def _regions_sharing(prefix: str) -> list[str]:
         if regions:
             return list(regions)
     return []
+
+
+def _longest(number: str, prefixes: list[str]) -> str:
+    """The longest of `prefixes` (E.164 digits) the number starts with, or ""."""
+    digits = number.lstrip("+")
+    return max((p for p in prefixes if digits.startswith(p)), key=len, default="")

@@ -456,8 +456,7 @@ def test_words_and_blank_lines(line: str, command: Command) -> None:
         # Calls
         (
             "Reboot()",
-            "column 1: expected an object path before method 'Reboot',"
-            " as in Device.DSL.Line.1.Retrain()",
+            "column 1: expected an object path before method 'Reboot', as in Device.Reboot()",
         ),
         (
             "Device.X.1()",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from profiles.catalogue import Catalogue
 from profiles.rating import Rater, RatingError
 from profiles.records import PARIS
 
@@ -313,3 +315,24 @@ def test_unknown_record_kind_lists_the_known_ones(rater: Raters, call: MakeCall)
 def test_garbage_callee_is_refused_not_guessed(rater: Raters, call: MakeCall) -> None:
     with pytest.raises(RatingError, match=r"^callee: "):
         rater("optimale-pro-initial").rate(call("call me maybe", 60))
+
+
+def test_ip_numbers_at_a_specific_rate_when_an_annex_lists_their_prefixes(
+    data_copy: Path, call: MakeCall
+) -> None:
+    annex = data_copy / "price-annex-2013-08-22.yaml"
+    text = annex.read_text(encoding="utf-8")
+    annex.write_text(text.replace("prefixes: []", 'prefixes: ["3397012"]'), encoding="utf-8")
+    rater = Rater(Catalogue.load(data_copy), "optimale-pro-intense")
+    specific = rater.rate(call("09 70 12 34 56", 60, line="voip"))
+    assert specific.cost == eur("0.111")  # 0.075 CMR + 0.036 EUR/min
+    assert specific.rule.startswith("out of plan: N° IP à tarification spécifique")
+    assert rater.rate(call("09 72 12 34 56", 60, line="voip")).included
+
+
+def test_global_satellite_numbers_have_no_zone_and_are_not_priced(
+    rater: Raters, call: MakeCall
+) -> None:
+    priced = rater("optimale-pro-intense").rate(call("+870 773 111 632", 60))
+    assert (priced.priced, priced.included) == (False, False)
+    assert "international network" in priced.rule

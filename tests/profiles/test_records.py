@@ -82,6 +82,7 @@ def test_forwarded_leg_needs_both_fields(tmp_path: Path) -> None:
 
 
 def test_json_line_that_is_not_an_object(tmp_path: Path) -> None:
+    good = '{"start": "2026-10-05T09:00", "line": "voip", "caller": "1", "callee": "2",'
+    path = write(tmp_path, good + ' "duration_s": 6}\n{oops\n', "c.jsonl")
     with pytest.raises(RecordError, match=r"line 2: not a JSON object"):
-        good = '{"start": "2026-10-05T09:00", "line": "voip", "caller": "1", "callee": "2",'
-        read_records(write(tmp_path, good + ' "duration_s": 6}\n{oops\n', "c.jsonl"))
+        read_records(path)

@@ -1,0 +1,120 @@
+"""The `livebox emulate` command: serve a fleet of emulated boxes until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from emulator.dsl import LineProfileError, Technology
+from emulator.fleet import Fleet, LineSpec, ServedBox
+from profiles.catalogue import Catalogue, DataFileError, UnknownOfferError
+
+
+@click.command("emulate")
+@click.option("--boxes", default=1, show_default=True, type=click.IntRange(1, 20_000))
+@click.option("--offer", "offer_name", default="optimale-pro-intense", show_default=True)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep each box in DIR/<name>: a restart brings back its configuration and host key.",
+)
+@click.option("--user", default="admin", show_default=True, help="The admin user of every box.")
+@click.option(
+    "--password",
+    default="admin",
+    show_default=True,
+    envvar="LIVEBOX_PASSWORD",
+    help="The admin password of every box (or LIVEBOX_PASSWORD).",
+)
+@click.option(
+    "--technology",
+    type=click.Choice([t.value for t in Technology]),
+    default=Technology.VDSL2.value,
+    show_default=True,
+)
+@click.option(
+    "--attenuation",
+    type=click.FloatRange(0, 90),
+    default=12.0,
+    show_default=True,
+    help="Line attenuation in dB at 300 kHz.",
+)
+@click.option("--tv", is_flag=True, help="TV in use (lowers the internet rate, as the offer says).")
+@click.option(
+    "--own-addresses",
+    is_flag=True,
+    help="Give each box its own loopback address (127.10.0.1, 127.10.0.2, ...).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per box and per line.")
+def emulate(
+    boxes: int,
+    offer_name: str,
+    state_dir: Path | None,
+    user: str,
+    password: str,
+    technology: str,
+    attenuation: float,
+    tv: bool,
+    own_addresses: bool,
+    as_json: bool,
+) -> None:
+    """Serve emulated Livebox pro boxes over SSH and sysbus HTTP on loopback, until Ctrl-C.
+
+    Each box is printed as soon as it listens; with --json, as one object per line with
+    `name`, `ssh` and `http` (host:port) and the admin `user`. Ctrl-C or SIGTERM stops every
+    box cleanly, saving them when --state is given.
+    """
+    try:
+        offer = Catalogue.load().offer(offer_name)
+        line = LineSpec(Technology(technology), attenuation, tv)
+        line.profile()
+    except (DataFileError, UnknownOfferError, LineProfileError) as exc:
+        raise click.ClickException(str(exc)) from None
+    fleet = Fleet(
+        offer,
+        boxes=boxes,
+        line=line,
+        admin_user=user,
+        admin_password=password,
+        state_dir=state_dir,
+        own_addresses=own_addresses,
+    )
+    try:
+        asyncio.run(_serve(fleet, as_json))
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve the boxes: {exc}") from None
+
+
+async def _serve(fleet: Fleet, as_json: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    def announce(served: ServedBox) -> None:
+        where = served.endpoints()
+        if as_json:
+            line = json.dumps(where)
+        else:
+            line = (
+                f"{where['name']}  ssh {where['ssh']}  http {where['http']}  user {where['user']}"
+            )
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    try:
+        await fleet.start(on_ready=announce)
+        if not as_json:
+            click.echo(f"{len(fleet.served)} boxes ready; Ctrl-C to stop.", err=True)
+        await stop.wait()
+    finally:
+        await fleet.close()
+        if not as_json:
+            saved = f", saved in {fleet.state_dir}" if fleet.state_dir else ""
+            click.echo(f"stopped{saved}.", err=True)

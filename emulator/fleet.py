@@ -1,0 +1,180 @@
+"""Many emulated boxes in one process, each served over SSH and sysbus on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from emulator.box import EmulatedBox
+from emulator.dsl import LineProfile, Technology
+from emulator.ssh import SshServer
+from emulator.sysbus import SysbusServer
+from profiles.clock import Clock, RealClock
+from profiles.datamodel import DataModel
+from profiles.model import Offer
+
+#: Where per-box loopback addresses start: 127.0.0.1 stays free for everything else.
+FIRST_BOX_NETWORK = ipaddress.IPv4Address("127.10.0.0")
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+#: How many boxes start at once: enough to fill the loop, few enough to stay responsive.
+START_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LineSpec:
+    """The DSL line every box of a fleet gets (one technology, one attenuation)."""
+
+    technology: Technology = Technology.VDSL2
+    attenuation_db: float = 12.0
+    tv_in_use: bool = False
+
+    def profile(self) -> LineProfile:
+        return LineProfile(
+            self.technology, attenuation_db=self.attenuation_db, tv_in_use=self.tv_in_use
+        )
+
+
+@dataclass(slots=True)
+class ServedBox:
+    """A box and the two servers that manage it."""
+
+    box: EmulatedBox
+    ssh: SshServer
+    http: SysbusServer
+
+    @property
+    def name(self) -> str:
+        return self.box.name
+
+    def endpoints(self) -> dict[str, str]:
+        """Where the box listens: `name`, `ssh` and `http` as host:port, and the admin `user`."""
+        return {
+            "name": self.box.name,
+            "ssh": f"{self.ssh.host}:{self.ssh.port}",
+            "http": f"{self.http.host}:{self.http.port}",
+            "user": self.box.admin_user,
+        }
+
+    async def close(self) -> None:
+        await asyncio.gather(self.ssh.close(), self.http.close())
+        self.box.config.close()
+
+
+def box_address(index: int) -> str:
+    """The loopback address of the index-th box (from 0) of a fleet giving each box its own.
+
+    Hosts .1 to .254 of each /24 from 127.10.0.0, so no box gets a network-looking address.
+    """
+    block, host = divmod(index, 254)
+    address = FIRST_BOX_NETWORK + block * 256 + host + 1
+    if index < 0 or address not in LOOPBACK:
+        raise ValueError(f"no loopback address for box {index}")
+    return str(address)
+
+
+@dataclass
+class Fleet:
+    """N boxes on one offer, started on free ports of loopback addresses, stopped cleanly.
+
+    With `own_addresses`, box i listens on its own 127.x.y.z address (from 127.10.0.1);
+    otherwise all listen on 127.0.0.1. Ports are always free ports (port 0), so fleets run in
+    parallel and beside other services. With `state_dir`, box i is kept in `state_dir/<name>`
+    and comes back with its configuration after a restart.
+
+    >>> async with Fleet(offer, boxes=3) as fleet:   # doctest: +SKIP
+    ...     print([served.endpoints() for served in fleet.served])
+    """
+
+    offer: Offer
+    boxes: int = 1
+    line: LineSpec = field(default_factory=LineSpec)
+    clock: Clock = field(default_factory=RealClock)
+    admin_user: str = "admin"
+    admin_password: str = "admin"
+    state_dir: Path | None = None
+    own_addresses: bool = False
+    names: Iterable[str] | None = None
+    served: list[ServedBox] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.boxes < 0:
+            raise ValueError(f"a fleet cannot have {self.boxes} boxes")
+
+    def box_names(self) -> list[str]:
+        if self.names is not None:
+            return list(self.names)
+        width = max(3, len(str(self.boxes)))
+        return [f"box-{n:0{width}d}" for n in range(1, self.boxes + 1)]
+
+    async def start(
+        self, on_ready: Callable[[ServedBox], Awaitable[None] | None] | None = None
+    ) -> None:
+        """Create and serve every box; `on_ready` is called as soon as each one listens."""
+        model = DataModel.load()
+        names = self.box_names()
+        for first in range(0, len(names), START_BATCH):
+            batch = names[first : first + START_BATCH]
+            started = await asyncio.gather(
+                *(self._serve(first + i, name, model) for i, name in enumerate(batch))
+            )
+            for served in started:
+                self.served.append(served)
+                if on_ready is not None:
+                    result = on_ready(served)
+                    if isinstance(result, Awaitable):
+                        await result
+
+    async def _serve(self, index: int, name: str, model: DataModel) -> ServedBox:
+        box = EmulatedBox.create(
+            name,
+            self.offer,
+            self.line.profile(),
+            clock=self.clock,
+            admin_user=self.admin_user,
+            admin_password=self.admin_password,
+            model=model,
+            state_dir=self.state_dir / name if self.state_dir else None,
+        )
+        host = box_address(index) if self.own_addresses else "127.0.0.1"
+        ssh, http = SshServer(box, host=host, port=0), SysbusServer(box, host=host, port=0)
+        try:
+            await ssh.start()
+            await http.start()
+        except BaseException:
+            await asyncio.gather(ssh.close(), http.close(), return_exceptions=True)
+            raise
+        return ServedBox(box, ssh, http)
+
+    async def close(self) -> None:
+        """Stop every server and save every box that has a state directory."""
+        served, self.served = self.served, []
+        await asyncio.gather(*(s.close() for s in served), return_exceptions=True)
+        for s in served:
+            if s.box.state_dir is not None:
+                s.box.save()
+
+    def __getitem__(self, name: str) -> ServedBox:
+        for served in self.served:
+            if served.name == name:
+                return served
+        raise KeyError(f"no box named {name!r} in this fleet")
+
+    async def __aenter__(self) -> Fleet:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
