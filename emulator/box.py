@@ -90,7 +90,6 @@ class EmulatedBox:
             ("Device.", "Reboot"): EmulatedBox._reboot,
         }
         self.reboots = 0
-        self.refresh()
 
     @property
     def name(self) -> str:
@@ -247,7 +246,11 @@ class EmulatedBox:
         up = mib["LinkStatus"] == "Up"
         rates = self.dsl.ip_rates()
         state(f"{DSL}Status", "Up" if up else "Down")
-        state(f"{DSL}LinkStatus", str(mib["LinkStatus"]))
+        # TR-181 has no "Down" link status: a line without sync reports NoSignal.
+        state(
+            f"{DSL}LinkStatus",
+            "NoSignal" if not up and mib["LinkStatus"] == "Down" else str(mib["LinkStatus"]),
+        )
         for key in (
             "UpstreamCurrRate",
             "DownstreamCurrRate",

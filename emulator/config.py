@@ -121,6 +121,7 @@ class BoxConfig:
         self.state_file = state_file
         self._running: dict[str, str] = dict(model.defaults)
         self._counters: dict[str, int] = {}
+        self._state_paths: set[str] = set()  # read-only parameters set_state has checked
         self._listeners: list[Listener] = []
         self._pending: _Pending | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -176,6 +177,10 @@ class BoxConfig:
     def set_state(self, path: str, value: str) -> None:
         """The box updates one of its read-only state parameters (type-checked; no commit,
         no checkpoint, no notification)."""
+        if path in self._state_paths and self._running.get(path) == value:
+            # The box refreshes its state before every read: most values have not moved, and
+            # a value already in the tree was checked when it was written.
+            return
         path = _resolve(self.model, path, self._running)
         location = _parameter(self.model, path)
         assert isinstance(location.spec, ParameterSpec)
@@ -190,6 +195,7 @@ class BoxConfig:
             raise _error(exc) from None
         _require_instances(location, self._running)
         self._running[path] = canonical
+        self._state_paths.add(path)
 
     # --- Commits and checkpoints ---------------------------------------------------------------
 

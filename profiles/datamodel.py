@@ -44,6 +44,7 @@ _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "unsigned": (0, 2**32 - 1), "port": 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}|[0-9A-Fa-f]{12}")
+_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 _LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _PHONE = re.compile(r"\+?[0-9]{2,20}")
 _PHONE_SEPARATORS = str.maketrans("", "", " .-")
@@ -404,6 +405,8 @@ def _ipv4_address_list(spec: ParameterSpec, text: str) -> str:
 
 
 def _mac_address(spec: ParameterSpec, text: str) -> str:
+    if _CANONICAL_MAC.fullmatch(text):
+        return text  # already as the box writes it: no need to parse it
     if _MAC.fullmatch(text) is None:
         raise _Refused("is not a MAC address (as 00:1a:2b:3c:4d:5e)")
     return str(netaddr.EUI(text, dialect=netaddr.mac_unix_expanded))

@@ -17,6 +17,9 @@ from profiles.tariff import SIXTY, Coverage, Tariff, Tariffs
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+#: How many distinct dialled strings a rater remembers the classification of.
+KNOWN_NUMBERS = 100_000
 
 
 _NOT_CHARGED = {d: f"{d}: not charged" for d in Disposition}
@@ -80,7 +83,7 @@ class _AccountMonth:
     account: str
     year: int
     month: int
-    ends: float
+    ends: dt.datetime
     mobile_left: int
     rolled_over: int
     correspondents: set[str] = field(default_factory=set)
@@ -90,17 +93,17 @@ class _AccountMonth:
     included_count: int = 0
     not_priced_count: int = 0
     mobile_used: int = 0
-    last_start: float = 0.0
+    last_start: dt.datetime = _EARLIEST
 
     @property
     def key(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 
 
-def _month_end(year: int, month: int) -> float:
-    """The POSIX time at which a calendar month of Paris time ends."""
+def _month_end(year: int, month: int) -> dt.datetime:
+    """The moment a calendar month of Paris time ends."""
     nxt = (year + 1, 1) if month == 12 else (year, month + 1)
-    return dt.datetime(*nxt, 1, tzinfo=PARIS).timestamp()
+    return dt.datetime(*nxt, 1, tzinfo=PARIS)
 
 
 class Rater:
@@ -141,28 +144,63 @@ class Rater:
         self._rollover = mobiles.rollover_months > 0
         self._current: dict[str, _AccountMonth] = {}
         self._closed: list[_AccountMonth] = []
+        self._known: dict[str, tuple[DialledNumber, Tariff | None]] = {}
 
     # -- one record ----------------------------------------------------------------------
 
     def rate(self, record: CallRecord) -> PricedCall:
         """Price one record and count it in its account's month."""
-        month = self._month_of(record)
+        start = record.start
+        month = self._current.get(record.account)
+        if month is not None and month.last_start <= start < month.ends:
+            month.last_start = start
+        else:  # a new month or account, or a record that may be out of order
+            month = self._month_of(record)
         if record.kind != CALL:
             return self._fee(record, month)
         month.call_count += 1
-        if record.disposition is not Disposition.ANSWERED or record.duration_s == 0:
+        duration = record.duration_s
+        if record.disposition is not Disposition.ANSWERED or duration == 0:
             return PricedCall(record, ZERO, True, _NOT_CHARGED[record.disposition])
-        try:
-            number = self.numbering.classify(record.callee)
-        except ValueError as exc:
-            raise RatingError(f"callee: {exc}") from None
-        priced = self._call(record, number, month)
+        number, tariff = self._known.get(record.callee) or self._classify(record.callee)
+        # The two commonest cases are written out here rather than in `_call`: a call included
+        # without limit, and a call out of plan. Rating a million calls makes it worth it.
+        if tariff is not None:
+            coverage = tariff.coverage
+            if coverage is Coverage.UNLIMITED and duration <= self._max_seconds:
+                correspondents = month.correspondents
+                callee = number.number
+                if callee in correspondents or len(correspondents) < self._max_correspondents:
+                    correspondents.add(callee)
+                    month.included_count += 1
+                    rule = tariff.unlimited_rule
+                    return PricedCall(record, ZERO, True, rule, True, duration, 0, number)
+            elif coverage is Coverage.NONE and tariff.price is not None:
+                cost = tariff.cost_x60(duration)
+                month.calls_x60 += cost
+                rule = tariff.out_of_plan_rule
+                return PricedCall(record, cost, False, rule, True, 0, duration, number)
+        priced = self._call(record, number, tariff, month)
         if priced.included:
             month.included_count += 1
         if not priced.priced:
             month.not_priced_count += 1
         month.calls_x60 += priced.cost_x60
         return priced
+
+    def _classify(self, callee: str) -> tuple[DialledNumber, Tariff | None]:
+        # Businesses call the same numbers again and again: remember what each dialled string
+        # is, within a bound (the memo starts afresh when full), so memory stays flat.
+        try:
+            number = self.numbering.classify(callee)
+        except ValueError as exc:
+            raise RatingError(f"callee: {exc}") from None
+        full = number.kind not in (NumberKind.EMERGENCY, NumberKind.SHORT, NumberKind.SPECIAL)
+        known = (number, self.tariffs.for_number(number) if full else None)
+        if len(self._known) >= KNOWN_NUMBERS:
+            self._known.clear()
+        self._known[callee] = known
+        return known
 
     def _fee(self, record: CallRecord, month: _AccountMonth) -> PricedCall:
         fee = self._fees.get(record.kind)
@@ -172,11 +210,17 @@ class Rater:
         month.fees += fee.eur
         return PricedCall(record, fee.eur * SIXTY, False, f"fee: {fee.label}, {fee.eur} EUR HT")
 
-    def _call(self, record: CallRecord, number: DialledNumber, month: _AccountMonth) -> PricedCall:
-        kind = number.kind
-        if kind is NumberKind.EMERGENCY or number.number in self._emergency:
-            return PricedCall(record, ZERO, True, "emergency number: free", destination=number)
-        if kind in (NumberKind.SHORT, NumberKind.SPECIAL):
+    def _call(
+        self,
+        record: CallRecord,
+        number: DialledNumber,
+        tariff: Tariff | None,
+        month: _AccountMonth,
+    ) -> PricedCall:
+        if tariff is None:  # a short, special or emergency number
+            kind = number.kind
+            if kind is NumberKind.EMERGENCY or number.number in self._emergency:
+                return PricedCall(record, ZERO, True, "emergency number: free", destination=number)
             support = self._support.get(number.number)
             if support is not None:
                 return self._out_of_plan(record, number, support, record.duration_s, "support line")
@@ -188,7 +232,6 @@ class Rater:
                 priced=False,
                 destination=number,
             )
-        tariff = self.tariffs.for_number(number)
         if tariff.coverage is Coverage.NONE:
             return self._out_of_plan(record, number, tariff, record.duration_s, "out of plan")
         callee = number.number
@@ -271,20 +314,21 @@ class Rater:
     # -- months --------------------------------------------------------------------------
 
     def _month_of(self, record: CallRecord) -> _AccountMonth:
-        # POSIX timestamps, not aware datetimes: comparing two of those asks the time zone
-        # for its offset each time, which would be the dearest step of rating a call.
-        start = record.start.timestamp()
+        start = record.start
         month = self._current.get(record.account)
         if month is not None:
-            if start < month.last_start:
+            # Datetimes of one tzinfo compare as wall-clock times, without asking the zone for
+            # offsets: exact for Paris calendar months, and cheap. A record that looks older
+            # (the repeated hour of the autumn change) is checked again on POSIX time.
+            if start < month.last_start and start.timestamp() < month.last_start.timestamp():
                 raise RatingError(
                     f"start: records of account {record.account!r} must come in time order "
-                    f"({record.start.isoformat()} is before the account's previous record)"
+                    f"({start.isoformat()} is before {month.last_start.isoformat()})"
                 )
             month.last_start = start
             if start < month.ends:
                 return month
-        local = record.start.astimezone(PARIS)
+        local = start.astimezone(PARIS)
         month = self._open_month(record.account, local.year, local.month, month)
         month.last_start = start
         return month

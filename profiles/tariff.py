@@ -39,6 +39,7 @@ class Tariff:
     coverage: Coverage
     price: Price | None = None
     unlimited_rule: str = field(init=False)
+    out_of_plan_rule: str = field(init=False)
     price_words: str = field(init=False)
     _connection_x60: Decimal = field(init=False)
     _per_minute: Decimal = field(init=False)
@@ -53,6 +54,7 @@ class Tariff:
         )
         object.__setattr__(self, "unlimited_rule", f"included: unlimited calls to {self.label}")
         object.__setattr__(self, "price_words", words)
+        object.__setattr__(self, "out_of_plan_rule", f"out of plan: {words}")
         object.__setattr__(self, "_connection_x60", price.connection_eur * SIXTY if price else 0)
         object.__setattr__(self, "_per_minute", price.per_minute_eur if price else Decimal(0))
 

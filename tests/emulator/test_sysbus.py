@@ -14,7 +14,6 @@ from aiosysbus import AIOSysbus
 from aiosysbus.exceptions import (
     AiosysbusException,
     AuthenticationFailed,
-    HttpRequestFailed,
     RetrieveFailed,
 )
 from hypothesis import HealthCheck, given, settings
@@ -237,11 +236,6 @@ async def test_nmc_get_shows_the_vdsl_wan_mode_and_the_offer(livebox: AIOSysbus)
     assert status["ConnectionError"] is False
 
 
-@pytest.mark.xfail(
-    raises=HttpRequestFailed,
-    reason="EmulatedBox.refresh() writes LinkStatus 'Down', which the data model's "
-    "Device.DSL.Line.1.LinkStatus enum does not list: every refresh fails while the line is down",
-)
 async def test_dsl_line_down_shows_in_wan_status_and_mibs(
     livebox: AIOSysbus, sysbus_box: EmulatedBox
 ) -> None:

@@ -336,3 +336,22 @@ def test_global_satellite_numbers_have_no_zone_and_are_not_priced(
     priced = rater("optimale-pro-intense").rate(call("+870 773 111 632", 60))
     assert (priced.priced, priced.included) == (False, False)
     assert "international network" in priced.rule
+
+
+def test_records_in_the_repeated_autumn_hour_keep_their_real_order(
+    rater: Raters, call: MakeCall
+) -> None:
+    initial = rater("optimale-pro-initial")
+    summer = dt.datetime(2026, 10, 25, 2, 30, tzinfo=PARIS)  # 00:30 UTC
+    winter = dt.datetime(2026, 10, 25, 2, 15, fold=1, tzinfo=PARIS)  # 01:15 UTC, later
+    initial.rate(call(METRO_FIXED, start=summer))
+    assert initial.rate(call(METRO_FIXED, start=winter)).included
+    with pytest.raises(RatingError, match="must come in time order"):
+        initial.rate(call(METRO_FIXED, start=dt.datetime(2026, 10, 25, 0, 50, tzinfo=dt.UTC)))
+
+
+def test_a_bad_callee_is_not_remembered_as_a_number(rater: Raters, call: MakeCall) -> None:
+    initial = rater("optimale-pro-initial")
+    for _ in range(2):
+        with pytest.raises(RatingError, match=r"^callee: "):
+            initial.rate(call("+33 1", 60))
