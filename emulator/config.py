@@ -893,7 +893,7 @@ def _select(
     if location.kind == "parameter":
         _require_instances(location, values)
         value = values[path]
-        return [(path, MASK if model.is_secret(path) else value)]
+        return [(path, MASK if value and model.is_secret(path) else value)]
     for instance in location.instances:
         if instance + "Alias" not in values:
             raise ConfigError(f"{path}: no such instance {instance}", path=path)
@@ -904,12 +904,12 @@ def _select(
         skip = len(location.template)
         found = [(path + spec.path[skip:], spec.secret) for spec in specs]
         return [
-            (key, MASK if secret else values[key])
+            (key, MASK if secret and values[key] else values[key])
             for key, secret in found
             if depth is None or key.count(".", start) <= depth
         ]
     return [
-        (key, MASK if model.is_secret(key) else value)
+        (key, MASK if value and model.is_secret(key) else value)
         for key, value in values.items()
         if key.startswith(path) and (depth is None or key.count(".", start) <= depth)
     ]
@@ -939,7 +939,8 @@ def _changes(model: DataModel, old: Mapping[str, str], new: Mapping[str, str]) -
                     announced.add(instance)
                     changes.append(Change("add", instance, None, None))
         if model.is_secret(path):
-            changes.append(Change("set", path, None if previous is None else MASK, MASK))
+            was = MASK if previous else previous  # whether one was set shows, never what
+            changes.append(Change("set", path, was, MASK if value else value))
         else:
             changes.append(Change("set", path, previous, value))
     return changes

@@ -28,6 +28,16 @@ Protocol, as the real box and the `aiosysbus` 1.2.6 client have it:
 - A write takes effect at once: one candidate of user `sysbus`, committed (so one checkpoint),
   all or nothing. Calls that read the box's live state (`DeviceInfo get`, `NMC getWANStatus`,
   `listTrunks`, `DynDNS getHosts`) refresh it first; the others read what they need directly.
+- Any other service is a data-model object, named like the real box names its objects (no
+  leading `Device.`, no final dot: `NAT.PortMapping.web`, an instance by number or alias); the
+  tree's own form (`Device.NAT.PortMapping.web.`) is accepted too. Where a service is also one
+  of the calls below (`DeviceInfo get`), the call answers. Every object answers `get` (its own
+  parameters by name, as the real box does; with `depth`, `{"<object path>": {name: value}}` for
+  every object down to that many levels, -1 for all), booleans and numbers as JSON ones, secrets
+  masked; `set {"parameters": {name: value}}` (as the real box's generic `set`); a table `add
+  {"parameters": {...}}` (status: the new instance's path); an instance `delete`. Writes are as
+  above: at once, one checkpoint, all or nothing; a read-only parameter or a bad value is 196639
+  naming it, an unknown one 196618, a required one left out 196640.
 
 Real-box names against the tree (`PM` = `Device.NAT.PortMapping.{i}.`, `SA` =
 `Device.DHCPv4.Server.Pool.1.StaticAddress.{i}.`, `DD` = `Device.DynamicDNS.Client.{i}.`,
@@ -84,6 +94,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
@@ -93,12 +104,21 @@ from aiohttp import web
 from emulator.box import DEVICE_INFO, WAN, WAN_ADDRESS, EmulatedBox, LoginRefused
 from emulator.config import Candidate, ConfigError, NothingToCommit
 from emulator.dsl import Technology
-from profiles.datamodel import MASK, ValueRejected, show_value
+from profiles.datamodel import (
+    MASK,
+    DataModelError,
+    Location,
+    ObjectSpec,
+    ParameterSpec,
+    ValueRejected,
+    show_value,
+)
 
 __all__ = [
     "CONTEXT_IDLE_S",
     "MAX_BODY",
     "MAX_CONTEXTS",
+    "OBJECT_CALLS",
     "SYSBUS_USER",
     "CallRefused",
     "Fault",
@@ -802,6 +822,220 @@ def _delete_dyndns_host(sysbus: Sysbus, params: Params) -> Answer:
     return Answer(True)
 
 
+# --- Data-model objects: generic get, set, add, delete -------------------------------------------
+
+
+def _object_path(service: str) -> str:
+    """The tree path a service names: `NAT.PortMapping.web`, `Device.NAT.PortMapping.web` and
+    both with a final '.' all name `Device.NAT.PortMapping.web.`."""
+    path = service if service == "Device" or service.startswith("Device.") else "Device." + service
+    return path if path.endswith(".") else path + "."
+
+
+def _alias_number(box: EmulatedBox, table: str, alias: str) -> str | None:
+    try:
+        rows = box.config.get(table, depth=1)
+    except ConfigError:
+        return None
+    for key, value in rows:
+        if value == alias and key.endswith(".Alias"):
+            number = key[len(table) : -len(".Alias")]
+            if number.isdigit():
+                return number
+    return None
+
+
+def _locate(box: EmulatedBox, service: str) -> tuple[str, Location]:
+    """The concrete path (instance aliases replaced by numbers) of the object a service names,
+    and where it sits in the model; 196618 when the box has no such object."""
+    if not service or service.startswith("."):
+        raise CallRefused([_not_found(service)])
+    model = box.config.model
+    path = ""
+    location: Location | None = None
+    for segment in _object_path(service)[:-1].split("."):
+        step = f"{path}{segment}."
+        try:
+            location = model.locate(step)
+        except DataModelError:
+            number = None
+            if location is not None and location.kind == "table":
+                number = _alias_number(box, path, segment)
+            if number is None:
+                raise CallRefused([_not_found(service)]) from None
+            step = f"{path}{number}."
+            location = model.locate(step)
+        path = step
+    assert location is not None
+    if location.kind == "parameter":
+        raise CallRefused([_not_found(service)])
+    try:
+        # Refused when an instance on the way does not exist.
+        box.config.get(path, depth=0)
+    except ConfigError:
+        raise CallRefused([_not_found(service)]) from None
+    return path, location
+
+
+def _typed(spec: ParameterSpec, text: str) -> object:
+    """A value as the real box sends it: booleans and numbers as JSON ones, the rest text."""
+    if spec.type == "boolean":
+        return text == "1"
+    if spec.type in ("int", "unsigned", "port") and text:
+        return int(text)
+    return text
+
+
+def _depth(params: Params) -> int | None:
+    value = params.get("depth")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        with suppress(ValueError):
+            value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= -1:
+        return value
+    why = (
+        f"expected -1 (everything below), 0 (the object itself) or a number of levels, "
+        f"got {show_value(value) if isinstance(value, str) else _json_type(value)}"
+    )
+    raise CallRefused([_invalid("depth", why)])
+
+
+def _object_get(sysbus: Sysbus, service: str, params: Params) -> Answer:
+    """`get`: without `depth`, the object's own parameters by name (as the real box answers);
+    with `depth`, every object down to that many levels below (-1: all), by object path."""
+    depth = _depth(params)
+    box = sysbus.box
+    path, _ = _locate(box, service)
+    box.refresh()
+    levels = 0 if depth is None else None if depth < 0 else depth
+    rows = box.config.get(path, depth=levels)
+    model = box.config.model
+    if depth is None:
+        start = len(path)
+        return Answer({key[start:]: _typed(model.parameter(key), value) for key, value in rows})
+    objects: dict[str, dict[str, object]] = {}
+    for key, value in rows:
+        owner, _, name = key.rpartition(".")
+        objects.setdefault(owner + ".", {})[name] = _typed(model.parameter(key), value)
+    return Answer(objects)
+
+
+def _parameter_text(name: str, value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    why = f"expected a string, a whole number or true/false, got {_json_type(value)}"
+    raise CallRefused([_invalid(_shown(name), why)])
+
+
+def _given(params: Params, *, required: bool) -> dict[str, Any]:
+    """The `parameters` argument: an object of parameter names and values."""
+    given = params.get("parameters")
+    if given is None and required:
+        raise CallRefused([_missing("parameters")])
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        why = f"expected an object of parameter names and values, got {_json_type(given)}"
+        raise CallRefused([_invalid("parameters", why)])
+    if required and not given:
+        raise CallRefused([_invalid("parameters", "is empty: give at least one parameter")])
+    return given
+
+
+def _object_values(
+    box: EmulatedBox, instance: str, given: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """(name, canonical value) of each given parameter of `instance`, checked as writes; every
+    refused one is reported, none is written."""
+    model = box.config.model
+    values: list[tuple[str, str]] = []
+    faults: list[Fault] = []
+    for name, value in given.items():
+        try:
+            text = _parameter_text(name, value)
+        except CallRefused as exc:
+            faults.extend(exc.faults)
+            continue
+        path = instance + name
+        try:
+            values.append((name, model.check_write(path, text)))
+        except ValueRejected as exc:
+            shown = show_value(text, secret=model.parameter(path).secret)
+            faults.append(_invalid(_shown(name), f"{shown} {exc.reason}"))
+        except DataModelError:
+            faults.append(_not_found(name))
+    if faults:
+        raise CallRefused(faults)
+    return values
+
+
+def _object_set(sysbus: Sysbus, service: str, params: Params) -> Answer:
+    """`set {"parameters": {...}}`: the object's parameters, at once, all or none."""
+    box = sysbus.box
+    given = _given(params, required=True)
+    path, location = _locate(box, service)
+    if location.kind == "table":
+        why = f"{path} is a table: set the parameters of one of its instances (as {path}1.)"
+        raise CallRefused([Fault(EXECUTION_FAILED, why, "set")])
+    values = _object_values(box, path, given)
+    _write(box, "set", lambda candidate: candidate.set(path, values))
+    return Answer(True)
+
+
+def _object_add(sysbus: Sysbus, service: str, params: Params) -> Answer:
+    """`add {"parameters": {...}}` on a table: a new instance; its path is the status."""
+    box = sysbus.box
+    given = _given(params, required=False)
+    path, location = _locate(box, service)
+    if location.kind != "table":
+        tables = ", ".join(sorted(box.config.model.tables))
+        why = f"{path} is not a table; instances are added to {tables}"
+        raise CallRefused([Fault(EXECUTION_FAILED, why, "add")])
+    entry = location.spec
+    assert isinstance(entry, ObjectSpec)
+    missing = [
+        _missing(spec.name)
+        for spec in box.config.model.parameters(entry.path)
+        if spec.required and spec.name not in given
+    ]
+    if missing:
+        raise CallRefused(missing)
+    values = _object_values(box, path + "1.", given)
+    added: list[str] = []
+    _write(box, "add", lambda candidate: added.append(candidate.add(path, values)))
+    instance = added[0]
+    alias = box.config.value(instance + "Alias")
+    return Answer(instance, {"index": int(instance[len(path) : -1]), "name": alias})
+
+
+def _object_delete(sysbus: Sysbus, service: str, params: Params) -> Answer:
+    """`delete` on an instance (by number or alias) with everything below it."""
+    box = sysbus.box
+    path, location = _locate(box, service)
+    if not location.is_instance:
+        why = f"{path} is not an instance of a table (as Device.NAT.PortMapping.1.)"
+        raise CallRefused([Fault(EXECUTION_FAILED, why, "delete")])
+    _write(box, "delete", lambda candidate: candidate.delete(path))
+    return Answer(True)
+
+
+ObjectCall = Callable[["Sysbus", str, Params], Answer]
+
+#: The methods every data-model object answers (when no specific call of CALLS does).
+OBJECT_CALLS: Final[Mapping[str, ObjectCall]] = {
+    "get": _object_get,
+    "set": _object_set,
+    "add": _object_add,
+    "delete": _object_delete,
+}
+
+
 Call = Callable[["Sysbus", Params], Answer]
 
 #: service -> method -> what answers it.
@@ -921,11 +1155,17 @@ class Sysbus:
             return self._failure(200, [denied], wrapped, reply_type)
         methods = CALLS.get(service)
         call = None if methods is None else methods.get(method)
-        if call is None:
+        generic = OBJECT_CALLS.get(method)
+        if call is None and generic is None:
             missing = _not_found(service if methods is None else method)
             return self._failure(200, [missing], wrapped, reply_type)
         try:
-            result = call(self, params)
+            if call is not None:
+                result = call(self, params)
+            else:
+                assert generic is not None
+                # Any other service is a data-model object path (`NAT.PortMapping.web`).
+                result = generic(self, service, params)
         except CallRefused as exc:
             return self._failure(200, exc.faults, wrapped, reply_type)
         _log.debug("%s: %s %s", self.box.name, service, method)

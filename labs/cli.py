@@ -6,6 +6,7 @@ import click
 
 from emulator.cli import emulate
 from profiles.cli import offers, rate
+from provisioning.cli import provision_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +18,7 @@ def livebox() -> None:
 livebox.add_command(offers)
 livebox.add_command(rate)
 livebox.add_command(emulate)
+livebox.add_command(provision_command)
 
 
 def main() -> None:

@@ -205,7 +205,7 @@ def test_diff_prints_one_line_per_change(shell: Shell) -> None:
         f"+ {static}Enable=1",
         f"+ {static}Chaddr=00:1a:2b:3c:4d:5e",
         f"+ {static}Yiaddr=192.168.1.30",
-        f"~ {PASSWORD}: {MASK} -> {MASK}",
+        f'~ {PASSWORD}: "" -> {MASK}',
         f"~ {CALLER_ID}: 1 -> 0",
     ]
 

@@ -25,6 +25,7 @@ from emulator.sysbus import (
     CALLS,
     CONTEXT_IDLE_S,
     MAX_BODY,
+    OBJECT_CALLS,
     SYSBUS_USER,
     CallRefused,
     Fault,
@@ -795,6 +796,355 @@ async def test_a_hostname_gets_one_dyndns_entry_and_unknown_ones_are_not_found(
     assert caught.value.args[0][0]["error"] == 196618
 
 
+# --- Data-model objects: generic get, set, add, delete ------------------------------------------
+
+POOL = "Device.DHCPv4.Server.Pool.1."
+FEATURES = LINE1 + "CallingFeatures."
+
+
+async def ws4_call(
+    http: aiohttp.ClientSession,
+    server: SysbusServer,
+    service: str,
+    method: str,
+    parameters: dict[str, Any] | None = None,
+) -> tuple[bytes, Any]:
+    """(raw body, JSON) of one call as the web UI sends it (ws-4, unwrapped replies)."""
+    context = await login(http, server, WS4)
+    headers = {"Content-Type": WS4, "X-Context": context, "Authorization": f"X-Sah {context}"}
+    body = json.dumps(call(service, method, parameters))
+    async with http.post(server.url, data=body, headers=headers) as response:
+        assert response.status == 200
+        raw = await response.read()
+    return raw, json.loads(raw)
+
+
+async def test_an_object_get_gives_its_own_parameters_typed_as_the_real_box_does(
+    http: aiohttp.ClientSession, server: SysbusServer
+) -> None:
+    _, reply = await ws4_call(http, server, "DHCPv4.Server.Pool.1", "get")
+    assert reply == {
+        "status": {
+            "Enable": True,
+            "MinAddress": "192.168.1.10",
+            "MaxAddress": "192.168.1.150",
+            "SubnetMask": "255.255.255.0",
+            "LeaseTime": 86400,
+        }
+    }
+
+
+async def test_every_spelling_of_an_object_path_names_the_same_object(
+    http: aiohttp.ClientSession, server: SysbusServer
+) -> None:
+    spellings = [
+        "IP.Interface.2",
+        "IP.Interface.2.",
+        "Device.IP.Interface.2",
+        "Device.IP.Interface.2.",
+    ]
+    replies = [(await ws4_call(http, server, name, "get"))[1] for name in spellings]
+    assert all(reply == replies[0] for reply in replies)
+    assert replies[0]["status"]["X_SOFTATHOME-COM_LinkState"] == "up"
+
+
+async def test_a_get_with_depth_gives_every_object_below_by_path(
+    http: aiohttp.ClientSession, server: SysbusServer
+) -> None:
+    _, everything = await ws4_call(http, server, LINE1, "get", {"depth": -1})
+    _, own = await ws4_call(http, server, LINE1, "get", {"depth": 0})
+    assert list(everything["status"]) == [LINE1, LINE1 + "SIP.", FEATURES]
+    assert everything["status"][FEATURES]["CallForwardOnNoAnswerRingTimeout"] == 20
+    assert everything["status"][FEATURES]["CallWaitingEnable"] is True
+    assert own == {"status": {LINE1: everything["status"][LINE1]}}
+
+
+async def test_the_live_state_is_fresh_in_an_object_get(
+    http: aiohttp.ClientSession, server: SysbusServer, sysbus_clock: SimulatedClock
+) -> None:
+    await sysbus_clock.advance(30)
+    _, reply = await ws4_call(http, server, "DeviceInfo.", "get")
+    assert reply["status"]["UpTime"] == 150
+
+
+async def test_a_call_of_the_same_name_answers_before_the_object(
+    http: aiohttp.ClientSession, server: SysbusServer
+) -> None:
+    _, call_reply = await ws4_call(http, server, "DeviceInfo", "get")
+    _, object_reply = await ws4_call(http, server, "Device.DeviceInfo", "get")
+    assert "ManufacturerOUI" in call_reply["status"]
+    assert "ManufacturerOUI" not in object_reply["status"]
+    assert object_reply["status"]["SerialNumber"] == call_reply["status"]["SerialNumber"]
+
+
+async def test_set_takes_effect_at_once_as_one_sysbus_checkpoint(
+    http: aiohttp.ClientSession, server: SysbusServer, sysbus_box: EmulatedBox
+) -> None:
+    forward = {
+        "CallForwardUnconditionalEnable": True,
+        "CallForwardUnconditionalNumber": "0612345678",
+    }
+    _, reply = await ws4_call(http, server, FEATURES[:-1], "set", {"parameters": forward})
+    assert reply == {"status": True}
+    assert sysbus_box.config.value(FEATURES + "CallForwardUnconditionalEnable") == "1"
+    assert sysbus_box.config.value(FEATURES + "CallForwardUnconditionalNumber") == "0612345678"
+    checkpoint = sysbus_box.config.checkpoints()[-1]
+    assert (checkpoint.number, checkpoint.by) == (1, SYSBUS_USER)
+    await ws4_call(http, server, FEATURES[:-1], "set", {"parameters": forward})
+    assert len(sysbus_box.config.checkpoints()) == 2
+
+
+async def test_secrets_are_written_but_read_masked(
+    http: aiohttp.ClientSession, server: SysbusServer, sysbus_box: EmulatedBox
+) -> None:
+    sip = LINE1 + "SIP"
+    await ws4_call(http, server, sip, "set", {"parameters": {"AuthPassword": "Sip-Secret-81"}})
+    raw, reply = await ws4_call(http, server, sip, "get")
+    assert reply["status"]["AuthPassword"] == "********"
+    assert b"Sip-Secret-81" not in raw
+    raw, _ = await ws4_call(http, server, LINE1, "get", {"depth": -1})
+    assert b"Sip-Secret-81" not in raw
+    assert sysbus_box.config.value(sip + ".AuthPassword") == "Sip-Secret-81"
+
+
+async def test_a_read_only_parameter_is_refused_and_nothing_is_written(
+    http: aiohttp.ClientSession, server: SysbusServer, sysbus_box: EmulatedBox
+) -> None:
+    before = running(sysbus_box)
+    parameters = {"Enable": False, "Status": "Up"}
+    _, reply = await ws4_call(http, server, "IP.Interface.2", "set", {"parameters": parameters})
+    assert reply == {
+        "status": None,
+        "errors": [
+            {
+                "error": 196639,
+                "description": (
+                    "Status: 'Up' is refused: the parameter is read-only "
+                    "(state the box sets itself)"
+                ),
+                "info": "Status",
+            }
+        ],
+    }
+    assert running(sysbus_box) == before
+    assert len(sysbus_box.config.checkpoints()) == 1
+
+
+async def test_a_bad_value_changes_nothing_and_each_refusal_is_named(
+    http: aiohttp.ClientSession, server: SysbusServer, sysbus_box: EmulatedBox
+) -> None:
+    before = running(sysbus_box)
+    parameters = {"Enable": "0", "LeaseTime": 10, "MinAddress": "192.168.1.300", "MaxAddress": 1.5}
+    _, reply = await ws4_call(http, server, POOL, "set", {"parameters": parameters})
+    assert [(e["error"], e["info"], e["description"]) for e in reply["errors"]] == [
+        (196639, "LeaseTime", "LeaseTime: '10' is not a whole number (60 to 2592000)"),
+        (
+            196639,
+            "MinAddress",
+            "MinAddress: '192.168.1.300' is not an IPv4 address (four numbers 0 to 255, as "
+            "192.168.1.1)",
+        ),
+        (
+            196639,
+            "MaxAddress",
+            "MaxAddress: expected a string, a whole number or true/false, got a number",
+        ),
+    ]
+    assert running(sysbus_box) == before
+
+
+async def test_a_rule_broken_by_a_set_refuses_the_whole_set(
+    http: aiohttp.ClientSession, server: SysbusServer, sysbus_box: EmulatedBox
+) -> None:
+    before = running(sysbus_box)
+    parameters = {"CallForwardUnconditionalEnable": True, "CallWaitingEnable": False}
+    _, reply = await ws4_call(http, server, FEATURES, "set", {"parameters": parameters})
+    (error,) = reply["errors"]
+    assert (error["error"], error["info"]) == (196639, "set")
+    assert "unconditional forwarding needs a number" in error["description"]
+    assert running(sysbus_box) == before
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "parameters", "error"),
+    [
+        ("NAT.Nope", "get", None, (196618, "Object or parameter not found", "NAT.Nope")),
+        (
+            "DeviceInfo.SerialNumber",
+            "get",
+            None,
+            (196618, "Object or parameter not found", "DeviceInfo.SerialNumber"),
+        ),
+        (
+            "NAT.PortMapping.7",
+            "delete",
+            None,
+            (196618, "Object or parameter not found", "NAT.PortMapping.7"),
+        ),
+        (
+            POOL,
+            "set",
+            {"parameters": {"Nope": "1"}},
+            (196618, "Object or parameter not found", "Nope"),
+        ),
+        (POOL, "set", None, (196640, "Missing mandatory argument", "parameters")),
+        (
+            POOL,
+            "set",
+            {"parameters": {}},
+            (196639, "parameters: is empty: give at least one parameter", "parameters"),
+        ),
+        (
+            POOL,
+            "set",
+            {"parameters": ["Enable"]},
+            (
+                196639,
+                "parameters: expected an object of parameter names and values, got an array",
+                "parameters",
+            ),
+        ),
+        (
+            "NAT.PortMapping",
+            "set",
+            {"parameters": {"Enable": "1"}},
+            (
+                196639,
+                "Device.NAT.PortMapping. is a table: set the parameters of one of its "
+                "instances (as Device.NAT.PortMapping.1.)",
+                "set",
+            ),
+        ),
+        (
+            POOL,
+            "delete",
+            None,
+            (
+                196639,
+                f"{POOL} is not an instance of a table (as Device.NAT.PortMapping.1.)",
+                "delete",
+            ),
+        ),
+        (
+            POOL,
+            "get",
+            {"depth": "all"},
+            (
+                196639,
+                "depth: expected -1 (everything below), 0 (the object itself) or a number "
+                "of levels, got 'all'",
+                "depth",
+            ),
+        ),
+        (POOL, "get", {"depth": -2}, (196639, "depth: expected -1", "depth")),
+    ],
+)
+async def test_object_calls_the_box_refuses_say_why_and_change_nothing(
+    http: aiohttp.ClientSession,
+    server: SysbusServer,
+    sysbus_box: EmulatedBox,
+    service: str,
+    method: str,
+    parameters: dict[str, Any] | None,
+    error: tuple[int, str, str],
+) -> None:
+    before = running(sysbus_box)
+    _, reply = await ws4_call(http, server, service, method, parameters)
+    (got,) = reply["errors"]
+    assert got["error"] == error[0]
+    assert got["description"].startswith(error[1])
+    assert got["info"] == error[2]
+    assert running(sysbus_box) == before
+
+
+async def test_port_mappings_are_added_changed_and_deleted_by_alias(
+    http: aiohttp.ClientSession, server: SysbusServer, sysbus_box: EmulatedBox
+) -> None:
+    web = {
+        "Alias": "web",
+        "ExternalPort": 8080,
+        "InternalPort": "80",
+        "InternalClient": "192.168.1.20",
+    }
+    _, added = await ws4_call(http, server, "NAT.PortMapping", "add", {"parameters": web})
+    assert added == {"status": PORTS + "1.", "data": {"index": 1, "name": "web"}}
+    _, rule = await ws4_call(http, server, "NAT.PortMapping.web", "get")
+    assert rule["status"] == {
+        "Alias": "web",
+        "Enable": True,
+        "Description": "",
+        "Protocol": "TCP",
+        "ExternalPort": 8080,
+        "InternalPort": 80,
+        "InternalClient": "192.168.1.20",
+        "RemoteHost": "",
+    }
+    await ws4_call(http, server, "NAT.PortMapping.web", "set", {"parameters": {"InternalPort": 81}})
+    assert sysbus_box.config.value(PORTS + "1.InternalPort") == "81"
+    _, deleted = await ws4_call(http, server, PORTS + "web.", "delete")
+    assert deleted == {"status": True}
+    assert sysbus_box.config.get(PORTS) == []
+    summaries = [c.summary for c in sysbus_box.config.checkpoints()[1:]]
+    assert summaries == [
+        f"add {PORTS}1.",
+        f"set {PORTS}1.InternalPort",
+        f"delete {PORTS}1.",
+    ]
+
+
+async def test_an_added_instance_without_alias_gets_the_box_name(
+    http: aiohttp.ClientSession, server: SysbusServer
+) -> None:
+    lease = {"Chaddr": "AA:BB:CC:DD:EE:01", "Yiaddr": "192.168.1.20"}
+    _, added = await ws4_call(http, server, POOL + "StaticAddress", "add", {"parameters": lease})
+    assert added["data"]["name"] == "cpe-StaticAddress-1"
+    _, lease_read = await ws4_call(http, server, added["status"], "get")
+    assert lease_read["status"]["Chaddr"] == "aa:bb:cc:dd:ee:01"
+
+
+async def test_an_add_without_its_required_parameters_names_each_one(
+    http: aiohttp.ClientSession, server: SysbusServer, sysbus_box: EmulatedBox
+) -> None:
+    _, reply = await ws4_call(
+        http, server, "NAT.PortMapping", "add", {"parameters": {"ExternalPort": "8080"}}
+    )
+    assert reply["errors"] == [
+        {"error": 196640, "description": "Missing mandatory argument", "info": "InternalPort"},
+        {"error": 196640, "description": "Missing mandatory argument", "info": "InternalClient"},
+    ]
+    assert sysbus_box.config.get(PORTS) == []
+
+
+async def test_a_second_instance_with_a_taken_alias_is_refused(
+    http: aiohttp.ClientSession, server: SysbusServer, sysbus_box: EmulatedBox
+) -> None:
+    web = {
+        "Alias": "web",
+        "ExternalPort": "8080",
+        "InternalPort": "80",
+        "InternalClient": "192.168.1.20",
+    }
+    await ws4_call(http, server, "NAT.PortMapping", "add", {"parameters": web})
+    _, reply = await ws4_call(
+        http, server, "NAT.PortMapping", "add", {"parameters": {**web, "ExternalPort": "8081"}}
+    )
+    assert reply["errors"][0]["error"] == 196639
+    assert "'web' is already the alias of" in reply["errors"][0]["description"]
+    assert len(sysbus_box.config.get(PORTS)) == 8
+
+
+async def test_aiosysbus_sets_an_object_as_it_sets_remote_access(
+    livebox: AIOSysbus, sysbus_box: EmulatedBox
+) -> None:
+    reply = await livebox._auth.post(
+        "DHCPv4.Server.Pool.1", "set", {"parameters": {"LeaseTime": 3600}}
+    )
+    assert reply == {"status": True}
+    assert sysbus_box.config.value(POOL + "LeaseTime") == "3600"
+    pool = await livebox._auth.post("DHCPv4.Server.Pool.1", "get")
+    assert pool["status"]["LeaseTime"] == 3600
+
+
 # --- Errors of the protocol --------------------------------------------------------------------
 
 
@@ -915,6 +1265,10 @@ READS = [
     for service, methods in CALLS.items()
     for method in methods
     if method != "reboot"
+] + [
+    (service, method)
+    for service in ("DHCPv4.Server.Pool.1", "NAT.PortMapping", "Device.IP.Interface.2.")
+    for method in OBJECT_CALLS
 ]
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 JSON_VALUES = st.recursive(
@@ -943,6 +1297,8 @@ ARGUMENT_NAMES = st.sampled_from(
         "password",
         "mibs",
         "reason",
+        "parameters",
+        "depth",
     ]
 )
 CALL_BODIES = st.builds(

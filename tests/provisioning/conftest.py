@@ -1,0 +1,60 @@
+"""Sites pointing at emulated boxes, for the provisioning tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from emulator.fleet import ServedBox
+from emulator.pytest_plugin import PASSWORD
+
+EXAMPLE = Path(__file__).parents[2] / "provisioning" / "examples" / "site.yaml"
+SIP_PASSWORD = "sip-Secret-42"
+
+WriteSite = Callable[..., Path]
+
+
+def known_hosts_line(served: ServedBox) -> str:
+    host, port = served.endpoints()["ssh"].rsplit(":", 1)
+    return f"[{host}]:{port} {served.box.host_key.export_public_key().decode().strip()}\n"
+
+
+@pytest.fixture
+def write_site(tmp_path: Path) -> WriteSite:
+    """Write the example site, aimed at an emulated box; keyword arguments override sections."""
+
+    def write(
+        served: ServedBox,
+        *,
+        transport: str = "ssh",
+        password: str = PASSWORD,
+        known: bool = True,
+        name: str = "site.yaml",
+        **sections: Any,
+    ) -> Path:
+        site = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+        host, port = served.endpoints()["ssh" if transport == "ssh" else "http"].rsplit(":", 1)
+        box: dict[str, Any] = {
+            "host": host,
+            "port": int(port),
+            "transport": transport,
+            "user": "admin",
+            "password": password,
+        }
+        if transport == "ssh":
+            hosts = tmp_path / "known_hosts"
+            hosts.write_text(known_hosts_line(served) if known else "", encoding="utf-8")
+            box["known_hosts"] = str(hosts)
+        site["box"] = box
+        site["voip_line"].pop("password_env", None)
+        site["voip_line"]["password"] = SIP_PASSWORD
+        site.update(sections)
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(site, sort_keys=False), encoding="utf-8")
+        return path
+
+    return write
