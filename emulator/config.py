@@ -683,11 +683,14 @@ class Candidate:
         for deleted in self._deleted:
             if strict and deleted + "Alias" not in running:
                 raise _meanwhile(deleted)
-        view = {
-            path: value
-            for path, value in running.items()
-            if not any(path.startswith(deleted) for deleted in self._deleted)
-        }
+        if self._deleted:
+            view = {
+                path: value
+                for path, value in running.items()
+                if not any(path.startswith(deleted) for deleted in self._deleted)
+            }
+        else:
+            view = dict(running)
         for instance in self._added:
             gone = [i for i in model.locate(instance).instances[:-1] if not self._exists(i)]
             if gone and strict:
@@ -707,7 +710,8 @@ class Candidate:
             _check_capacity(model, view, set(self._added.values()), "commit refused: ")
             touched = {path.rpartition(".")[0] for path in self._sets if path.endswith(".Alias")}
             _check_aliases(model, view, touched)
-        return _in_tree_order(model, view)
+        # Overwriting keys keeps the running order; only added instances land out of place.
+        return _in_tree_order(model, view) if self._added else view
 
 
 # --- Helpers on value dicts ----------------------------------------------------------------------

@@ -289,8 +289,8 @@ class _Session:
             return
         result = self.shell.execute(command)
         stream = process.stdout if result.ok else process.stderr
-        for line in result.lines:
-            stream.write(line + "\n")
+        if result.lines:
+            stream.write("\n".join(result.lines) + "\n")
         process.exit(0 if result.ok else 1)
 
     async def run_interactive(self) -> None:
@@ -315,10 +315,13 @@ class _Session:
             if self.cut_now(line):
                 return
             result = shell.execute(line)
-            for output in result.lines:
-                process.stdout.write(output + "\n")
             if result.exit:
+                if result.lines:
+                    process.stdout.write("\n".join(result.lines) + "\n")
                 break
+            # One write for the output and the next prompt: one packet, not one per line.
+            process.stdout.write("".join(f"{output}\n" for output in result.lines) + shell.prompt)
+            prompt = False
         process.exit(0)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from pathlib import Path
 
 import click
@@ -11,13 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from profiles.catalogue import Catalogue, DataFileError, UnknownOfferError
-from profiles.datamodel import DataModel
-from provisioning.connect import connect
-from provisioning.desired import desired_state
-from provisioning.flow import CONFIRM_S, BoxResult, provision
+from profiles.catalogue import DataFileError, UnknownOfferError
+from provisioning.flow import CONFIRM_S, BoxResult
 from provisioning.inventory import load_inventory
-from provisioning.runner import Job, RunResult, run, write_report
+from provisioning.runner import Job, RunResult, run, site_jobs, write_report
 from provisioning.session import Timeouts
 from provisioning.site import SiteError
 
@@ -70,39 +66,21 @@ def provision_command(
     verify (read back, DSL within the offer, WAN up with the fixed IP), then confirm or roll
     back. The exit status is 0 only when every box succeeded.
     """
+    timeouts = Timeouts(connect=connect_timeout, login=connect_timeout, command=command_timeout)
     try:
-        catalogue = Catalogue.load()
         sites = load_inventory(inventory)
         selected = sites.select(limit) if limit else sites.sites
-        model = DataModel.load()
-        states = {
-            name: (site, desired_state(site, catalogue.offer(site.offer), model))
-            for name, site in selected.items()
-        }
+        jobs = site_jobs(
+            selected,
+            check=check,
+            confirm_s=confirm_timeout,
+            rewrite_secrets=rewrite_secrets,
+            timeouts=timeouts,
+        )
     except (SiteError, DataFileError, UnknownOfferError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    if not states:
+    if not jobs:
         raise click.ClickException(f"no box of {inventory} matches --limit {limit!r}")
-    timeouts = Timeouts(connect=connect_timeout, login=connect_timeout, command=command_timeout)
-    jobs: list[Job] = []
-    for name, (site, desired) in states.items():
-        target = site.target(name)
-        jobs.append(
-            (
-                name,
-                partial(
-                    provision,
-                    name,
-                    partial(connect, target, timeouts),
-                    desired,
-                    catalogue.offer(site.offer),
-                    check=check,
-                    confirm_s=confirm_timeout,
-                    rewrite_secrets=rewrite_secrets,
-                    transport=target.transport,
-                ),
-            )
-        )
     console = Console(stderr=True)
     outcome = asyncio.run(
         _run_with_progress(jobs, console, concurrency, canary, max_failures, show_diff or check)

@@ -293,21 +293,23 @@ async def provision(
 
 async def _stage(session: Session, desired: DesiredState, the_plan: Plan) -> None:
     values: dict[str, str] = {}
+    adds: list[tuple[str, dict[str, str]]] = []
+    deletes: list[str] = []
     for change in the_plan.changes:
         if change.op == "set":
             values[change.path] = desired.values[change.path]
-    if values and session.capabilities.native_transactions:
-        await session.set(values)  # one candidate: the box checks its rules at commit
-    elif values:
-        await _set_in_dependency_order(session, values)
-    for change in the_plan.changes:
-        table, _, _ = change.path[:-1].rpartition(".")
-        if change.op == "add":
-            await session.add(table + ".", dict(change.values))
         elif change.op == "update":
-            await session.set({f"{change.path}{k}": v for k, v in change.values})
-        elif change.op == "delete":
-            await session.delete(change.path)
+            values.update({f"{change.path}{k}": v for k, v in change.values})
+        elif change.op == "add":
+            adds.append((change.path[:-1].rpartition(".")[0] + ".", dict(change.values)))
+        else:
+            deletes.append(change.path)
+    if session.capabilities.native_transactions:
+        # One candidate: the box checks its rules at commit, and the whole of it can go at once.
+        await session.stage(values, adds, deletes)
+        return
+    await _set_in_dependency_order(session, values)
+    await session.stage({}, adds, deletes)
 
 
 async def _set_in_dependency_order(session: Session, values: Mapping[str, str]) -> None:

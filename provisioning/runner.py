@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
-from provisioning.flow import BoxResult
+from profiles.catalogue import Catalogue
+from profiles.datamodel import DataModel
+from provisioning.connect import connect
+from provisioning.desired import desired_state
+from provisioning.flow import CONFIRM_S, BoxResult, provision
+from provisioning.session import Timeouts
+from provisioning.site import Site
 
 #: Provisions one box; what `run` calls for each job.
 Job = tuple[str, Callable[[], Awaitable[BoxResult]]]
@@ -71,6 +78,40 @@ class RunResult:
             else:
                 ET.SubElement(case, "system-out").text = "\n".join([result.verdict, *result.diff])
         return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def site_jobs(
+    sites: Mapping[str, Site],
+    *,
+    check: bool = False,
+    confirm_s: int = CONFIRM_S,
+    rewrite_secrets: bool = False,
+    timeouts: Timeouts | None = None,
+) -> list[Job]:
+    """One job per site, its desired state worked out (and checked) before any connection.
+
+    Raises SiteError (or DataFileError) for the first site that is wrong.
+    """
+    catalogue = Catalogue.load()
+    model = DataModel.load()
+    jobs: list[Job] = []
+    for name, site in sites.items():
+        offer = catalogue.offer(site.offer)
+        desired = desired_state(site, offer, model)
+        target = site.target(name)
+        job = partial(
+            provision,
+            name,
+            partial(connect, target, timeouts),
+            desired,
+            offer,
+            check=check,
+            confirm_s=confirm_s,
+            rewrite_secrets=rewrite_secrets,
+            transport=target.transport,
+        )
+        jobs.append((name, job))
+    return jobs
 
 
 async def run(

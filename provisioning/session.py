@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -183,6 +183,30 @@ class Session(abc.ABC):
     @abc.abstractmethod
     async def delete(self, instance: str) -> None:
         """Delete a table entry, by number or alias path (`Device.NAT.PortMapping.web.`)."""
+
+    async def stage(
+        self,
+        values: Mapping[str, str],
+        adds: Sequence[tuple[str, Mapping[str, str]]] = (),
+        deletes: Sequence[str] = (),
+    ) -> None:
+        """Write parameters, then add table entries (table path, values), then delete entries:
+        what `set`, `add` and `delete` do, in that order. Transports that can send it all in
+        one exchange do (SSH: one round trip for a whole candidate); the others write one by
+        one. The first refusal raises CommandRejected.
+
+        >>> await session.stage(
+        ...     {"Device.IP.Interface.2.IPv4Address.1.AddressingType": "Static"},
+        ...     adds=[("Device.NAT.PortMapping.", {"Alias": "site-web", "ExternalPort": "8080",
+        ...           "InternalPort": "80", "InternalClient": "192.168.1.20"})],
+        ...     deletes=["Device.NAT.PortMapping.site-old."])
+        """
+        if values:
+            await self.set(values)
+        for table, entry in adds:
+            await self.add(table, entry)
+        for instance in deletes:
+            await self.delete(instance)
 
     @abc.abstractmethod
     async def commit(self, *, confirm_s: int | None = None) -> int | None:

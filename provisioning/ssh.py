@@ -566,6 +566,23 @@ class SshSession(Session):
         for command, lines in zip(commands, replies, strict=True):
             self._check(command.path, lines)
 
+    async def stage(
+        self,
+        values: Mapping[str, str],
+        adds: Sequence[tuple[str, Mapping[str, str]]] = (),
+        deletes: Sequence[str] = (),
+    ) -> None:
+        """The whole candidate in one round trip: every line sent at once, then the replies."""
+        with _sendable("stage"):
+            commands = set_commands(values)
+            commands += [add_command(table, entry) for table, entry in adds]
+            commands += [delete_command(instance) for instance in deletes]
+        if not commands:
+            return
+        replies = await self._run(commands, "command", self.timeouts.command)
+        for command, lines in zip(commands, replies, strict=True):
+            self._check(command.path, lines)
+
     async def add(self, table: str, values: Mapping[str, str]) -> str:
         with _sendable(table):
             command = add_command(table, values)

@@ -696,3 +696,23 @@ async def test_a_commit_without_answer_times_out_at_the_commit_stage(
             await session.commit(confirm_s=60)
     assert timed_out.value.stage == "commit"
     assert str(timed_out.value).endswith("box box-x: commit confirm 60")
+
+
+async def test_stage_sends_a_whole_candidate_and_names_the_first_refusal(
+    livebox: ServedBox, session: SshSession
+) -> None:
+    web = {"Alias": "site-web", "ExternalPort": "8080", "InternalPort": "80"}
+    web["InternalClient"] = "192.168.1.20"
+    await session.stage(
+        {"Device.DHCPv4.Server.Pool.1.LeaseTime": "7200"},
+        adds=[("Device.NAT.PortMapping.", web)],
+    )
+    assert (await session.get("Device.NAT.PortMapping.site-web.ExternalPort")) == {
+        "Device.NAT.PortMapping.1.ExternalPort": "8080"  # the box answers with the number
+    }
+    with pytest.raises(CommandRejected) as refused:
+        await session.stage(
+            {}, adds=[("Device.NAT.PortMapping.", {**web, "Alias": "x", "ExternalPort": "0"})]
+        )
+    assert refused.value.what == "Device.NAT.PortMapping."
+    assert livebox.box.config.get("Device.NAT.PortMapping.") == []  # nothing committed
