@@ -25,6 +25,18 @@ WAN_ADDRESS = "Device.IP.Interface.2.IPv4Address.1."
 DEVICE_INFO = "Device.DeviceInfo."
 VOICE_LINE = "Device.Services.VoiceService.VoiceApplication.VoiceProfile.SIP-Trunk.Line.LINE1."
 
+#: The getDSLStats counters the tree keeps (Device.DSL.Line.1.Stats.).
+STATS_IN_TREE = (
+    "LinkRetrain",
+    "InitErrors",
+    "InitTimeouts",
+    "LossOfFraming",
+    "ErroredSecs",
+    "SeverelyErroredSecs",
+    "FECErrors",
+    "CRCErrors",
+    "HECErrors",
+)
 #: A dynamic WAN address, from the documentation range (RFC 5737): data, never a destination.
 DYNAMIC_WAN = ("203.0.113.{n}", "203.0.113.1", "192.0.2.53,192.0.2.54")
 
@@ -269,9 +281,7 @@ class EmulatedBox:
         state(f"{DSL}X_SOFTATHOME-COM_UpstreamIPRate", str(rates.up_kbps if up else 0))
         state(f"{DSL}X_SOFTATHOME-COM_DownstreamIPRate", str(rates.down_kbps if up else 0))
         stats = self.dsl.dsl_stats()
-        for key in ("LinkRetrain", "InitErrors", "InitTimeouts", "LossOfFraming", "ErroredSecs"):
-            state(f"{DSL}Stats.{key}", str(stats[key]))
-        for key in ("SeverelyErroredSecs", "FECErrors", "CRCErrors", "HECErrors"):
+        for key in STATS_IN_TREE:
             state(f"{DSL}Stats.{key}", str(stats[key]))
         self._refresh_wan(up)
 

@@ -107,18 +107,11 @@ _NOT_FORWARDABLE = frozenset({NumberKind.SPECIAL, NumberKind.SHORT, NumberKind.E
 # --- Errors ------------------------------------------------------------------------------
 
 
-class SiteError(ValueError):
+class SiteError(DataFileError):
     """A site that cannot be provisioned: the message names the file, the field and why.
 
     Never carries a password, whatever the mistake.
     """
-
-    def __init__(self, path: Path, field: str | None, reason: str) -> None:
-        self.path = path
-        self.field = field
-        self.reason = reason
-        where = f"{path}: {field}" if field else str(path)
-        super().__init__(f"{where}: {reason}")
 
 
 class _Problem(ValueError):
