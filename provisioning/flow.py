@@ -23,6 +23,8 @@ WAN_ADDRESSING = "Device.IP.Interface.2.IPv4Address.1."
 VOICE_LINE = "Device.Services.VoiceService.VoiceApplication.VoiceProfile.SIP-Trunk.Line.LINE1."
 #: Table entries provisioning owns (and may delete); other entries are left alone.
 OWNED_ALIAS_PREFIX = "site-"
+#: What a refused commit names (`CommandRejected.what`): the box applied nothing.
+COMMIT = "commit"
 #: Seconds the box waits for `confirm` before it reverts by itself.
 CONFIRM_S = 120
 
@@ -347,18 +349,23 @@ async def _apply_native(
 ) -> None:
     await _stage(session, desired, the_plan)  # a failure here leaves nothing applied
     try:
-        result.checkpoint = await session.commit(confirm_s=confirm_s)
+        result.checkpoint, after = await session.commit_and_read("Device.", confirm_s=confirm_s)
     except ConnectionDropped:
         # The commit may or may not have landed; if it did, its confirm timer reverts it.
         result.rollback = "box-timer"
         raise
+    except CommandRejected as exc:
+        if exc.what == COMMIT:
+            raise  # the box refused the commit: nothing was applied
+        result.error, after = f"reading back after the commit: {exc}", None
     try:
-        result.checks = verify(desired, offer, await read_running(session))
-        failing = [c for c in result.checks if not c.ok]
-        if failing:
-            result.error = f"verification failed: {failing[0].name}: {failing[0].detail}"
-        else:
-            await session.confirm()
+        if after is not None:
+            result.checks = verify(desired, offer, after)
+            failing = [c for c in result.checks if not c.ok]
+            if failing:
+                result.error = f"verification failed: {failing[0].name}: {failing[0].detail}"
+            else:
+                await session.confirm()
     except ConnectionDropped:
         result.rollback = "box-timer"
         raise

@@ -213,9 +213,21 @@ class Session(abc.ABC):
         """Make the candidate running; returns the box's checkpoint number.
 
         With `confirm_s`, the box reverts by itself unless `confirm()` comes in time (also if
-        this client is gone). Over sysbus there is nothing to commit: returns None, and
-        `confirm_s` raises NotSupported.
+        this client is gone). A refused commit (a rule of the box broken) raises
+        CommandRejected with `what == "commit"`: nothing was applied. Over sysbus there is
+        nothing to commit: returns None, and `confirm_s` raises NotSupported.
         """
+
+    async def commit_and_read(
+        self, path: str, *, confirm_s: int | None = None
+    ) -> tuple[int | None, dict[str, str]]:
+        """`commit`, then `get(path)`: what a verify step reads right after committing.
+        Transports that can do both in one exchange do.
+
+        >>> checkpoint, running = await session.commit_and_read("Device.", confirm_s=120)
+        """
+        checkpoint = await self.commit(confirm_s=confirm_s)
+        return checkpoint, await self.get(path)
 
     @abc.abstractmethod
     async def confirm(self) -> None:

@@ -603,6 +603,18 @@ class SshSession(Session):
         self._check(command.path, lines)
         return self._understood(command, checkpoint_of, lines)
 
+    async def commit_and_read(
+        self, path: str, *, confirm_s: int | None = None
+    ) -> tuple[int | None, dict[str, str]]:
+        """Both lines sent at once: one round trip for the commit and the read-back."""
+        with _sendable(path):
+            commit, read = commit_command(confirm_s), get_command(path)
+        committed, lines = await self._run([commit, read], "commit", self.timeouts.commit)
+        self._check(commit.path, committed)
+        checkpoint = self._understood(commit, checkpoint_of, committed)
+        self._check(path, lines)
+        return checkpoint, self._understood(read, parameters_of, lines)
+
     async def confirm(self) -> None:
         lines = (await self._run([CONFIRM], "commit", self.timeouts.commit))[0]
         self._check("confirm", lines)
