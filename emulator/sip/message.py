@@ -781,7 +781,7 @@ def check_request(
     In this order: 505 for a version other than SIP/2.0; 400 for a missing or repeated
     mandatory header (Via, From, To, Call-ID, CSeq), a header value that breaks its
     grammar (Via, From, To, Contact, Route, Record-Route, CSeq, Call-ID, Max-Forwards,
-    Expires, Content-Type, Require), a body without Content-Type, or a Request-URI
+    Expires, Content-Type, Accept, option tags), a body without Content-Type, or a Request-URI
     carrying headers; 501 for a method not in `methods` (when given); 400 when the CSeq
     method differs from the request's; 420 for a Require option tag not in `extensions`
     (Proxy-Require too when `proxy`); 483 when `proxy` and Max-Forwards is 0; when
@@ -816,7 +816,7 @@ def check_request(
             *headers.get_all("Require"),
             *(headers.get_all("Proxy-Require") if proxy else ()),
         ]
-        unsupported = [tag for tag in required if tag not in extensions]
+        unsupported = [tag for tag in required if tag and tag not in extensions]
         if unsupported:
             return Rejection(
                 420,
