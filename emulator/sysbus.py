@@ -746,15 +746,9 @@ def _add_static_lease(sysbus: Sysbus, params: Params) -> Answer:
 
 
 def _delete_static_lease(sysbus: Sysbus, params: Params) -> Answer:
-    box = sysbus.box
-    _require(params, ("MACAddress",))
-    text = _text(params, "MACAddress")
-    mac = dict(_checked(box, STATIC_ADDRESS + "1.", [("MACAddress", "Chaddr", text)]))["Chaddr"]
-    doomed = [i for i, lease in _instances(box, STATIC_ADDRESS).items() if lease["Chaddr"] == mac]
-    if not doomed:
-        raise CallRefused([_not_found(f"MACAddress {mac.upper()}")])
-    _write(box, "deleteStaticLease", lambda candidate: candidate.delete(doomed[0]))
-    return Answer(True)
+    return _delete_by_key(
+        sysbus, params, "deleteStaticLease", STATIC_ADDRESS, "MACAddress", "Chaddr"
+    )
 
 
 # --- DynDNS ----------------------------------------------------------------------------------
@@ -811,14 +805,28 @@ def _add_dyndns_host(sysbus: Sysbus, params: Params) -> Answer:
 
 
 def _delete_dyndns_host(sysbus: Sysbus, params: Params) -> Answer:
+    return _delete_by_key(sysbus, params, "delHost", DYNDNS, "hostname", "Hostname")
+
+
+def _delete_by_key(
+    sysbus: Sysbus,
+    params: Params,
+    method: str,
+    table: str,
+    argument: str,
+    parameter: str,
+    shown: Callable[[str], str] = str,
+) -> Answer:
+    """Delete the entry of `table` whose `parameter` holds the call's `argument` (checked and
+    made canonical by the data model first, so that any spelling of it finds the entry)."""
     box = sysbus.box
-    _require(params, ("hostname",))
-    text = _text(params, "hostname")
-    hostname = dict(_checked(box, DYNDNS + "1.", [("hostname", "Hostname", text)]))["Hostname"]
-    doomed = [i for i, host in _instances(box, DYNDNS).items() if host["Hostname"] == hostname]
+    _require(params, (argument,))
+    text = _text(params, argument)
+    key = dict(_checked(box, table + "1.", [(argument, parameter, text)]))[parameter]
+    doomed = [i for i, entry in _instances(box, table).items() if entry[parameter] == key]
     if not doomed:
-        raise CallRefused([_not_found(f"hostname {hostname}")])
-    _write(box, "delHost", lambda candidate: candidate.delete(doomed[0]))
+        raise CallRefused([_not_found(f"{argument} {shown(key)}")])
+    _write(box, method, lambda candidate: candidate.delete(doomed[0]))
     return Answer(True)
 
 

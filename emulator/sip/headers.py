@@ -139,6 +139,21 @@ class _Where:
 _Place = str | _Where
 
 
+class _WithParams:
+    """The `param`/`has_param` lookups of a value that carries `;name=value` parameters."""
+
+    __slots__ = ()
+    params: Params
+
+    def param(self, name: str) -> str | None:
+        """The value of a parameter, None when absent or without a value."""
+        return _find_param(self.params, name)[1]
+
+    def has_param(self, name: str) -> bool:
+        """Whether the parameter is present, with or without a value."""
+        return _find_param(self.params, name)[0]
+
+
 def _find_param(params: Params, name: str) -> tuple[bool, str | None]:
     key = name.lower()
     for pname, value in params:
@@ -253,7 +268,7 @@ def parse_content_length(value: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class SipUri:
+class SipUri(_WithParams):
     """A sip:, sips: or tel: URI with its escapes decoded.
 
     For tel: URIs (RFC 3966) the number is in `user` and `host` is empty. `params` and
@@ -267,14 +282,6 @@ class SipUri:
     port: int | None = None
     params: Params = ()
     headers: tuple[tuple[str, str], ...] = ()
-
-    def param(self, name: str) -> str | None:
-        """The value of a URI parameter, None when absent or without a value."""
-        return _find_param(self.params, name)[1]
-
-    def has_param(self, name: str) -> bool:
-        """Whether the URI carries the parameter, with or without a value (e.g. `lr`)."""
-        return _find_param(self.params, name)[0]
 
     def __str__(self) -> str:
         params = "".join(
@@ -500,7 +507,7 @@ def _quote(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Via:
+class Via(_WithParams):
     """One Via value: `protocol` is e.g. 'SIP/2.0', `transport` upper case ('UDP', 'TCP'...)."""
 
     protocol: str
@@ -508,14 +515,6 @@ class Via:
     host: str
     port: int | None = None
     params: Params = ()
-
-    def param(self, name: str) -> str | None:
-        """The value of a Via parameter, None when absent or without a value."""
-        return _find_param(self.params, name)[1]
-
-    def has_param(self, name: str) -> bool:
-        """Whether the Via carries the parameter, with or without a value."""
-        return _find_param(self.params, name)[0]
 
     @property
     def branch(self) -> str | None:
@@ -620,7 +619,7 @@ def _check_via_param(name: str, value: str | None, where: _Place) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class NameAddr:
+class NameAddr(_WithParams):
     """A name-addr or addr-spec with its header parameters.
 
     `display` is the display name with quotes and escapes removed (None when there is
@@ -630,14 +629,6 @@ class NameAddr:
     display: str | None
     uri: SipUri
     params: Params = ()
-
-    def param(self, name: str) -> str | None:
-        """The value of a header parameter, None when absent or without a value."""
-        return _find_param(self.params, name)[1]
-
-    def has_param(self, name: str) -> bool:
-        """Whether the header parameter is present, with or without a value."""
-        return _find_param(self.params, name)[0]
 
     @property
     def tag(self) -> str | None:
