@@ -7,6 +7,7 @@ import datetime as dt
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -25,6 +26,20 @@ class Clock(Protocol):
         """Wait `seconds` of this clock's time."""
         ...
 
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback` in the event loop after `seconds` of this clock's time.
+
+        For protocol timers that fire thousands of times a second, where a task per wait
+        would cost too much.
+        """
+        ...
+
+
+class Timer(Protocol):
+    """A pending `call_later`."""
+
+    def cancel(self) -> None: ...
+
 
 class RealClock:
     """The wall clock and asyncio's own timers."""
@@ -37,6 +52,23 @@ class RealClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        return asyncio.get_running_loop().call_later(max(0.0, seconds), callback)
+
+
+class _SimulatedTimer:
+    __slots__ = ("callback", "cancelled")
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def done(self) -> bool:
+        return self.cancelled
 
 
 class SimulatedClock:
@@ -57,7 +89,7 @@ class SimulatedClock:
         self._epoch = start.astimezone(dt.UTC)
         self._elapsed = 0.0
         self._order = itertools.count()
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._sleepers: list[tuple[float, int, asyncio.Future[None] | _SimulatedTimer]] = []
 
     def now(self) -> dt.datetime:
         return self._epoch + dt.timedelta(seconds=self._elapsed)
@@ -73,9 +105,16 @@ class SimulatedClock:
         heapq.heappush(self._sleepers, (self._elapsed + seconds, next(self._order), future))
         await future
 
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        timer = _SimulatedTimer(callback)
+        heapq.heappush(
+            self._sleepers, (self._elapsed + max(0.0, seconds), next(self._order), timer)
+        )
+        return timer
+
     @property
     def pending(self) -> int:
-        """How many sleepers wait (cancelled ones excluded)."""
+        """How many sleepers and timers wait (cancelled ones excluded)."""
         return sum(1 for *_, future in self._sleepers if not future.done())
 
     async def advance(self, seconds: float) -> None:
@@ -90,13 +129,28 @@ class SimulatedClock:
         if target < self._elapsed:
             raise ValueError("time does not go back")
         while self._sleepers and self._sleepers[0][0] <= target:
-            deadline, _, future = heapq.heappop(self._sleepers)
+            deadline, _, waiter = heapq.heappop(self._sleepers)
             self._elapsed = max(self._elapsed, deadline)
-            if not future.done():
-                future.set_result(None)
-                await _let_woken_tasks_run()
+            if waiter.done():
+                continue
+            if isinstance(waiter, _SimulatedTimer):
+                waiter.cancelled = True  # fired: a late cancel() is harmless
+                _run_timer(waiter.callback)
+            else:
+                waiter.set_result(None)
+            await _let_woken_tasks_run()
         self._elapsed = target
         await _let_woken_tasks_run()
+
+
+def _run_timer(callback: Callable[[], None]) -> None:
+    # As the event loop does for its own timers: a failing callback is reported, time goes on.
+    try:
+        callback()
+    except Exception as exc:
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": "simulated timer callback failed", "exception": exc}
+        )
 
 
 async def _let_woken_tasks_run() -> None:
