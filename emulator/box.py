@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
@@ -18,6 +18,9 @@ from emulator.dsl import DslLine, LineProfile, Technology
 from profiles.clock import Clock, RealClock
 from profiles.datamodel import DataModel
 from profiles.model import Offer
+
+if TYPE_CHECKING:
+    from emulator.voip import VoipLine
 
 DSL = "Device.DSL.Line.1."
 WAN = "Device.IP.Interface.2."
@@ -102,6 +105,8 @@ class EmulatedBox:
             ("Device.", "Reboot"): EmulatedBox._reboot,
         }
         self.reboots = 0
+        #: The VoIP line's SIP user agent, when the box is served with an operator core.
+        self.voip: VoipLine | None = None
 
     @property
     def name(self) -> str:
@@ -284,6 +289,9 @@ class EmulatedBox:
         for key in STATS_IN_TREE:
             state(f"{DSL}Stats.{key}", str(stats[key]))
         self._refresh_wan(up)
+        if self.voip is not None:
+            state(f"{VOICE_LINE}Status", self.voip.status)
+            state(f"{VOICE_LINE}X_LIVEBOX-LAB_StatusInfo", self.voip.info)
 
     def _refresh_wan(self, up: bool) -> None:
         state, value = self.config.set_state, self.config.value

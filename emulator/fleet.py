@@ -13,9 +13,15 @@ from emulator.box import EmulatedBox
 from emulator.dsl import LineProfile, Technology
 from emulator.ssh import SshServer
 from emulator.sysbus import SysbusServer
+from emulator.telephony.calls import CustomerLine
+from emulator.telephony.core import OperatorCore
+from emulator.telephony.exchange import ClassicLine
+from emulator.telephony.forwarding import ForwardingError, ForwardingRules
+from emulator.telephony.registrar import Subscriber
+from emulator.voip import LINE, VoipLine
 from profiles.clock import Clock, RealClock
 from profiles.datamodel import DataModel
-from profiles.model import Offer
+from profiles.model import LineName, Offer
 
 #: Where per-box loopback addresses start: 127.0.0.1 stays free for everything else.
 FIRST_BOX_NETWORK = ipaddress.IPv4Address("127.10.0.0")
@@ -38,29 +44,71 @@ class LineSpec:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class LineNumbers:
+    """The numbers the operator gave a box's two lines, and the VoIP line's SIP user name."""
+
+    voip: str
+    classic: str
+    sip_user: str
+
+    @classmethod
+    def of(cls, index: int) -> LineNumbers:
+        """The numbers of the index-th box (from 0): 09 numbers for VoIP, Paris ones for classic.
+
+        Both ranges are valid French numbers as the numbering plan reads them, so calls to
+        and from them are rated like real ones.
+        """
+        if not 0 <= index < 10_000_000:
+            raise ValueError(f"no line numbers for box {index}")
+        return cls(
+            voip=f"+339{70000000 + index:08d}",
+            classic=f"+331{40000000 + index:08d}",
+            sip_user=f"line{index + 1}",
+        )
+
+
 @dataclass(slots=True)
 class ServedBox:
-    """A box and the two servers that manage it."""
+    """A box, the two servers that manage it and, with telephony, its VoIP line's agent."""
 
     box: EmulatedBox
     ssh: SshServer
     http: SysbusServer
+    voip: VoipLine | None = None
+    numbers: LineNumbers | None = None
+    core: OperatorCore | None = None
 
     @property
     def name(self) -> str:
         return self.box.name
 
     def endpoints(self) -> dict[str, str]:
-        """Where the box listens: `name`, `ssh` and `http` as host:port, and the admin `user`."""
-        return {
+        """Where the box listens: `name`, `ssh` and `http` as host:port, and the admin `user`.
+
+        With telephony, also `sip` (the operator core's host:port, where the VoIP line must
+        register), the lines' numbers (`voip_number`, `classic_number`) and `sip_user`.
+        """
+        where = {
             "name": self.box.name,
             "ssh": f"{self.ssh.host}:{self.ssh.port}",
             "http": f"{self.http.host}:{self.http.port}",
             "user": self.box.admin_user,
         }
+        if self.core is not None and self.numbers is not None:
+            where |= {
+                "sip": self.core.address,
+                "voip_number": self.numbers.voip,
+                "classic_number": self.numbers.classic,
+                "sip_user": self.numbers.sip_user,
+            }
+        return where
 
     async def close(self) -> None:
-        await asyncio.gather(self.ssh.close(), self.http.close())
+        closing = [self.ssh.close(), self.http.close()]
+        if self.voip is not None:
+            closing.append(self.voip.close())
+        await asyncio.gather(*closing)
         self.box.config.close()
 
 
@@ -98,7 +146,12 @@ class Fleet:
     state_dir: Path | None = None
     own_addresses: bool = False
     names: Iterable[str] | None = None
+    #: Serve the operator core too: each box's VoIP line and classic line get numbers, the
+    #: VoIP line registers where its tree says, with `sip_password` as the operator's secret.
+    telephony: bool = True
+    sip_password: str = "livebox-lab-sip"
     served: list[ServedBox] = field(default_factory=list)
+    core: OperatorCore | None = None
 
     def __post_init__(self) -> None:
         if self.boxes < 0:
@@ -116,6 +169,8 @@ class Fleet:
         """Create and serve every box; `on_ready` is called as soon as each one listens."""
         model = DataModel.load()
         names = self.box_names()
+        if self.telephony and self.core is None:
+            self.core = await OperatorCore.start(clock=self.clock)
         for first in range(0, len(names), START_BATCH):
             batch = names[first : first + START_BATCH]
             started = await asyncio.gather(
@@ -147,12 +202,42 @@ class Fleet:
         except BaseException:
             await asyncio.gather(ssh.close(), http.close(), return_exceptions=True)
             raise
-        return ServedBox(box, ssh, http)
+        served = ServedBox(box, ssh, http)
+        if self.core is not None:
+            await self._connect_lines(served, index, host)
+        return served
+
+    async def _connect_lines(self, served: ServedBox, index: int, host: str) -> None:
+        """Give the box its numbers on the operator core and start its VoIP line's agent."""
+        core, box = self.core, served.box
+        assert core is not None
+        numbers = LineNumbers.of(index)
+
+        def forwarding() -> ForwardingRules:
+            try:
+                return ForwardingRules.from_calling_features(
+                    dict(box.config.get(f"{LINE}CallingFeatures."))
+                )
+            except ForwardingError:
+                return ForwardingRules()
+
+        core.add_subscriber(
+            Subscriber(numbers.voip, numbers.sip_user, self.sip_password),
+            owner=CustomerLine(box.name, LineName.VOIP),
+            rules=forwarding,
+        )
+        core.add_classic_line(ClassicLine(numbers.classic, account=box.name, plan=core.plan))
+        served.voip = VoipLine(box, host)
+        await served.voip.start()
+        served.numbers, served.core = numbers, core
 
     async def close(self) -> None:
         """Stop every server and save every box that has a state directory."""
         served, self.served = self.served, []
         await asyncio.gather(*(s.close() for s in served), return_exceptions=True)
+        if self.core is not None:
+            await self.core.close()
+            self.core = None
         for s in served:
             if s.box.state_dir is not None:
                 s.box.save()

@@ -61,8 +61,9 @@ Real-box names against the tree (`PM` = `Device.NAT.PortMapping.{i}.`, `SA` =
 |                                     |                                    |  static               |
 | getMIBs dsl, getDSLStats            | (box.dsl.mibs(), box.dsl_stats())  | not through the tree  |
 | trunk name, enable (listTrunks)     | SIP-Trunk. Name, Enable            |                       |
-| line enable, status, directoryNumber| LINE1 Enable, Status,              | statusInfo ""         |
-|                                     |   DirectoryNumber                  |                       |
+| line enable, status, directoryNumber| LINE1 Enable, Status,              | statusInfo: LINE1     |
+|                                     |   DirectoryNumber                  | X_LIVEBOX-LAB_Status- |
+|                                     |                                    |   Info                |
 | getCallList                         | (box.call_list, when the box has   | [] until telephony    |
 |                                     |   one)                             |                       |
 | id / Id                             | PM Alias                           | "<origin>_<id>"       |
@@ -482,7 +483,7 @@ def _trunks(sysbus: Sysbus, params: Params) -> Answer:
                         "name": "LINE1",
                         "enable": line["Enable"],
                         "status": line["Status"],
-                        "statusInfo": "",
+                        "statusInfo": line.get("X_LIVEBOX-LAB_StatusInfo", ""),
                         "directoryNumber": line["DirectoryNumber"],
                     }
                 ],

@@ -106,6 +106,8 @@ class SimulatedClock:
         await future
 
     def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        if seconds <= 0:  # due now: runs at the loop's next turn, as on a real clock
+            return asyncio.get_running_loop().call_soon(callback)
         timer = _SimulatedTimer(callback)
         heapq.heappush(
             self._sleepers, (self._elapsed + max(0.0, seconds), next(self._order), timer)

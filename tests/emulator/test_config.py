@@ -104,6 +104,7 @@ def test_get_limits_the_depth_in_object_levels(box: BoxConfig) -> None:
         LINE + "DirectoryNumber",
         LINE + "Status",
         LINE + "CallState",
+        LINE + "X_LIVEBOX-LAB_StatusInfo",
     ]
     assert (LINE + "SIP.URI", "") in box.get(LINE, depth=1)
     assert len(box.get(LINE)) == len(box.get(LINE, depth=1))

@@ -30,6 +30,14 @@ async def test_sleepers_and_timers_wake_in_deadline_order_each_at_its_own_time()
     assert clock.pending == 0
 
 
+async def test_a_timer_due_now_runs_at_the_next_turn_of_the_loop() -> None:
+    clock = SimulatedClock(START)
+    fired: list[float] = []
+    clock.call_later(0, lambda: fired.append(clock.monotonic()))
+    await asyncio.sleep(0)
+    assert fired == [0.0]
+
+
 async def test_a_cancelled_timer_never_fires() -> None:
     clock = SimulatedClock(START)
     fired: list[int] = []

@@ -1,0 +1,519 @@
+"""The box's VoIP line: a SIP user agent registering with what its tree says, and its phone port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from emulator.config import Change
+from emulator.sip.compose import new_branch, new_call_id, new_tag, response_to
+from emulator.sip.digest import Credentials, DigestError, parse_challenge, pick
+from emulator.sip.headers import SipUri, parse_contact, parse_expires, parse_name_addr, parse_uri
+from emulator.sip.message import Headers, Request, Response, SipParseError
+from emulator.sip.peer import Peer
+from emulator.sip.stack import SipStack
+from emulator.sip.transaction import ServerTransaction, build_cancel
+from emulator.telephony.phone import Behaviour, PhoneState, VirtualPhone
+from profiles.clock import Timer
+
+if TYPE_CHECKING:
+    from emulator.box import EmulatedBox
+
+log = logging.getLogger(__name__)
+
+PROFILE: Final = "Device.Services.VoiceService.VoiceApplication.VoiceProfile.SIP-Trunk."
+SERVERS: Final = f"{PROFILE}SIP."
+LINE: Final = f"{PROFILE}Line.LINE1."
+#: The lab's own read-only parameter: why the line is not Up (shown as listTrunks' statusInfo).
+STATUS_INFO: Final = f"{LINE}X_LIVEBOX-LAB_StatusInfo"
+#: A registration is refreshed when this share of its lifetime has gone.
+REFRESH_AT: Final = 0.5
+SDP: Final = "application/sdp"
+
+
+@dataclass(frozen=True, slots=True)
+class LineSettings:
+    """What the tree says the line registers with (read by the box, secrets unmasked)."""
+
+    enabled: bool
+    number: str
+    uri: str
+    user: str
+    password: str = field(repr=False)
+    registrar: str
+    registrar_port: int
+    transport: str
+    proxy: str
+    proxy_port: int
+    domain: str
+    expires: int
+    retry_s: int
+
+    @classmethod
+    def of(cls, box: EmulatedBox) -> LineSettings:
+        value = box.config.value
+        return cls(
+            enabled=value(f"{LINE}Enable") == "Enabled" and value(f"{PROFILE}Enable") != "Disabled",
+            number=value(f"{LINE}DirectoryNumber"),
+            uri=value(f"{LINE}SIP.URI"),
+            user=value(f"{LINE}SIP.AuthUserName"),
+            password=value(f"{LINE}SIP.AuthPassword"),
+            registrar=value(f"{SERVERS}RegistrarServer"),
+            registrar_port=int(value(f"{SERVERS}RegistrarServerPort")),
+            transport=value(f"{SERVERS}RegistrarServerTransport"),
+            proxy=value(f"{SERVERS}ProxyServer") or value(f"{SERVERS}OutboundProxy"),
+            proxy_port=int(value(f"{SERVERS}ProxyServerPort")),
+            domain=value(f"{SERVERS}UserAgentDomain"),
+            expires=int(value(f"{SERVERS}RegisterExpires")),
+            retry_s=int(value(f"{SERVERS}RegisterRetryInterval")),
+        )
+
+    def problem(self) -> str | None:
+        """Why the line cannot even try to register, or None."""
+        if not self.registrar:
+            return "no registrar server is set"
+        if self.transport != "UDP":
+            return f"transport {self.transport} is not supported by this box (UDP only)"
+        return None
+
+    @property
+    def registrar_peer(self) -> Peer:
+        return Peer(self.registrar, self.registrar_port)
+
+    @property
+    def proxy_peer(self) -> Peer:
+        return Peer(self.proxy, self.proxy_port) if self.proxy else self.registrar_peer
+
+    @property
+    def aor(self) -> str:
+        """The address of record: the SIP URI, or one made from the number and the domain."""
+        return self.uri or f"sip:{self.number}@{self.domain or self.registrar}"
+
+
+class VoipLine:
+    """The box's internet phone line as a SIP user agent, and the analog phone on its port.
+
+    It registers to the registrar its tree names, with the credentials provisioning wrote,
+    again whenever a commit changes them, refreshes before expiry, and retries every
+    `RegisterRetryInterval` after a failure. Its `status` (the tree's `Line.Status`) is Up only
+    while registered; `info` says why when it is not. Calls to the line ring the `phone`;
+    the phone dials out through the proxy, answering the proxy's digest challenge.
+    """
+
+    def __init__(self, box: EmulatedBox, host: str) -> None:
+        self.box = box
+        self.clock = box.clock
+        self.host = host
+        self.stack = SipStack(box.clock, self._on_request)
+        self.status = "Disabled"
+        self.info = ""
+        self.settings: LineSettings | None = None
+        self.phone = VirtualPhone("", box.clock, Behaviour(answer_after_s=None))
+        self.phone.dialler = self._dial
+        self.calls: dict[str, _LineCall] = {}
+        self._registration: _Registration | None = None
+        self._timer: Timer | None = None
+        self._changed_status = asyncio.Event()
+        #: The last INVITE the network sent the line (to check History-Info, Diversion...).
+        self.last_invite: Request | None = None
+
+    async def start(self) -> None:
+        await self.stack.open(self.host, 0, tcp=False)  # the box speaks UDP to its registrar
+        self.box.subscribe(self._changed)
+        self.box.voip = self
+        self.apply()
+
+    async def close(self) -> None:
+        self._cancel_timer()
+        self.box.config.unsubscribe(self._changed)
+        await self.stack.close()
+
+    @property
+    def contact(self) -> str:
+        user = self.settings.number if self.settings and self.settings.number else "line1"
+        return f"<sip:{user}@{self.host}:{self.stack.port}>"
+
+    # -- registration ---------------------------------------------------------------------
+
+    def _changed(self, changes: list[Change]) -> None:
+        if any(change.path.startswith(PROFILE) for change in changes):
+            self.apply()
+
+    def apply(self) -> None:
+        """Read the tree and (re)register, or stop, as it says."""
+        settings = LineSettings.of(self.box)
+        if settings == self.settings and self.status in ("Up", "Registering"):
+            return
+        previous, self.settings = self.settings, settings
+        self.phone.number = settings.number
+        self._cancel_timer()
+        if self._registration is not None and previous is not None and self.status == "Up":
+            # Remove the old binding first, as a phone does before it changes identity.
+            self._registration.expires = 0
+            self._registration.challenged = False
+            self._registration.send(None)
+        self._registration = None
+        if not settings.enabled:
+            self._set("Disabled", "")
+            return
+        problem = settings.problem()
+        if problem:
+            self._set("Error", problem)
+            return
+        self._register()
+
+    def _register(self) -> None:
+        """Register, or refresh: a refresh keeps the Call-ID (RFC 3261 10.2.4)."""
+        assert self.settings is not None
+        if self.status != "Up":
+            self._set("Registering", self.info)
+        if self._registration is None:
+            self._registration = _Registration(self, self.settings)
+        self._registration.challenged = False
+        self._registration.send(None)
+
+    def registered(self, expires: int) -> None:
+        self._set("Up", "")
+        self._after(max(1.0, expires * REFRESH_AT), self._register)
+
+    def refused(self, why: str, *, retry: bool = True) -> None:
+        self._set("Error", why)
+        if retry and self.settings is not None:
+            self._after(self.settings.retry_s, self._register)
+
+    def _set(self, status: str, info: str) -> None:
+        if (status, info) != (self.status, self.info):
+            log.info("%s: VoIP line %s%s", self.box.name, status, f" ({info})" if info else "")
+        self.status, self.info = status, info
+        self._changed_status.set()
+
+    async def wait_for(self, status: str) -> None:
+        """Return once the line's status is `status` (now or later)."""
+        while self.status != status:
+            self._changed_status.clear()
+            await self._changed_status.wait()
+
+    def _after(self, seconds: float, action: object) -> None:
+        self._cancel_timer()
+        self._timer = self.clock.call_later(seconds, action)  # type: ignore[arg-type]
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _dial(self, phone: VirtualPhone, number: str) -> _LineCall:
+        call = _LineCall(self, new_call_id(self.host))
+        # A phone sends the keys pressed: digits, and + * # (the spaces are the user's).
+        call.place("".join(key for key in number if key.isdigit() or key in "+*#"))
+        return call
+
+    def _on_request(
+        self, request: Request, peer: Peer, transaction: ServerTransaction | None
+    ) -> None:
+        call_id = request.headers.get("Call-ID") or ""
+        call = self.calls.get(call_id)
+        if request.method == "ACK" or transaction is None:
+            return  # an ACK to our 2xx: the transaction layer stopped its retransmissions
+        method = request.method
+        if method == "INVITE" and call is None:
+            _LineCall(self, call_id).offered(request, transaction)
+        elif method == "INVITE" and call is not None:
+            self.stack.respond(transaction, response_to(request, 200, body=call.local_sdp))
+        elif method in ("BYE", "CANCEL") and call is not None:
+            self.stack.respond(transaction, response_to(request, 200))
+            call.ended_by_network(method)
+        elif method == "OPTIONS":
+            self.stack.respond(transaction, response_to(request, 200, to_tag=new_tag()))
+        elif method in ("BYE", "CANCEL"):
+            self.stack.respond(transaction, response_to(request, 481))
+        else:
+            self.stack.respond(transaction, response_to(request, 501, to_tag=new_tag()))
+
+    def media(self) -> bytes:
+        return (
+            "v=0\r\n"
+            f"o=livebox 1 1 IN IP4 {self.host}\r\n"
+            "s=livebox\r\n"
+            f"c=IN IP4 {self.host}\r\n"
+            "t=0 0\r\n"
+            "m=audio 9 RTP/AVP 8 0 101\r\n"
+            "a=rtpmap:8 PCMA/8000\r\n"
+            "a=rtpmap:0 PCMU/8000\r\n"
+            "a=rtpmap:101 telephone-event/8000\r\n"
+            "a=sendrecv\r\n"
+        ).encode()
+
+
+class _Authenticated:
+    """A request the line sends, answering one digest challenge with its credentials."""
+
+    def __init__(self, line: VoipLine, settings: LineSettings) -> None:
+        self.line = line
+        self.settings = settings
+        self.credentials = Credentials(settings.user, settings.password)
+        self.cseq = 0
+        self.challenged = False
+
+    def authorization(self, response: Response, method: str, uri: str) -> str | None:
+        """The Authorization value answering a 401, or None (already tried, or unusable)."""
+        if self.challenged:
+            return None
+        self.challenged = True
+        try:
+            challenges = [parse_challenge(v) for v in response.headers.get_all("WWW-Authenticate")]
+            return self.credentials.answer(pick(challenges), method=method, uri=uri)
+        except (DigestError, SipParseError, ValueError):
+            return None
+
+
+class _Registration(_Authenticated):
+    def __init__(self, line: VoipLine, settings: LineSettings) -> None:
+        super().__init__(line, settings)
+        self.call_id = new_call_id(line.host)
+        self.tag = new_tag()
+        #: 0 once the line unregisters this binding.
+        self.expires = settings.expires
+
+    def send(self, authorization: str | None) -> None:
+        settings = self.settings
+        self.cseq += 1
+        fields = [
+            ("Via", self.line.stack.via("UDP", new_branch())),
+            ("Max-Forwards", "70"),
+            ("From", f"<{settings.aor}>;tag={self.tag}"),
+            ("To", f"<{settings.aor}>"),
+            ("Call-ID", self.call_id),
+            ("CSeq", f"{self.cseq} REGISTER"),
+            ("Contact", self.line.contact),
+            ("Expires", str(self.expires)),
+            ("User-Agent", "Livebox pro (livebox-lab)"),
+        ]
+        if authorization:
+            fields.append(("Authorization", authorization))
+        uri = f"sip:{settings.domain or settings.registrar}"
+        request = Request("REGISTER", parse_uri(uri), Headers(fields))
+        self.line.stack.send_request(request, settings.registrar_peer, self)
+
+    def on_response(self, response: Response) -> None:
+        if response.status < 200:
+            return
+        status = response.status
+        if self.expires == 0:  # unregistering: answer one challenge, ignore the rest
+            if status == 401 and (authorization := self._answer(response)):
+                self.send(authorization)
+            return
+        if self.line._registration is not self:
+            return
+        if status == 401:
+            authorization = self._answer(response)
+            if authorization:
+                self.send(authorization)
+            else:
+                self.line.refused("the registrar kept asking for credentials: 401 Unauthorized")
+        elif 200 <= status < 300:
+            self.line.registered(self._granted(response))
+        elif status == 403:
+            self.line.refused("registration refused: 403 Forbidden (wrong user name or password?)")
+        else:
+            self.line.refused(f"registration refused: {status} {response.reason}")
+
+    def _answer(self, response: Response) -> str | None:
+        uri = f"sip:{self.settings.domain or self.settings.registrar}"
+        return self.authorization(response, "REGISTER", uri)
+
+    def on_timeout(self) -> None:
+        if self.line._registration is self and self.expires:
+            where = self.settings.registrar_peer
+            self.line.refused(f"the registrar at {where} does not answer")
+
+    def _granted(self, response: Response) -> int:
+        """The lifetime the registrar granted our contact."""
+        for value in response.headers.get_all("Contact"):
+            try:
+                contact = parse_contact(value)
+            except SipParseError:
+                continue
+            if (
+                contact != "*"
+                and contact.expires is not None
+                and contact.uri.port == self.line.stack.port
+            ):
+                return contact.expires
+        expires = response.headers.get("Expires")
+        return parse_expires(expires) if expires else self.settings.expires
+
+
+class _LineCall(_Authenticated):
+    """One call on the line's phone port, incoming or outgoing."""
+
+    def __init__(self, line: VoipLine, call_id: str) -> None:
+        super().__init__(line, line.settings or LineSettings.of(line.box))
+        self.call_id = call_id
+        self.local_sdp = line.media()
+        self.invite: Request | None = None
+        self.transaction: ServerTransaction | None = None
+        self.peer = self.settings.proxy_peer
+        self.local_tag = new_tag()
+        self.remote_tag: str | None = None
+        self.remote_target: SipUri | None = None
+        self.connected = False
+        line.calls[call_id] = self
+
+    # incoming
+    def offered(self, invite: Request, transaction: ServerTransaction) -> None:
+        self.invite, self.transaction = invite, transaction
+        self.line.last_invite = invite
+        self.peer = transaction.peer
+        caller = parse_name_addr(invite.headers.get("From") or "<sip:anonymous@invalid>")
+        self.remote_tag = caller.tag
+        self.remote_target = _contact_uri(invite.headers) or caller.uri
+        self.line.stack.respond(transaction, response_to(invite, 100))
+        if self.line.phone.offer(self, caller.uri.user or "anonymous"):
+            self._answer(180)
+        else:
+            self._answer(486)
+            self._forget()
+
+    def answered_by_phone(self, phone: VirtualPhone) -> None:
+        if self.transaction is not None and not self.connected:
+            self.connected = True
+            self._answer(200, body=self.local_sdp)
+            phone.connected()
+
+    def rejected_by_phone(self, phone: VirtualPhone) -> None:
+        if self.transaction is not None and not self.connected:
+            self._answer(486)
+            self._forget()
+
+    def hung_up_by_phone(self, phone: VirtualPhone) -> None:
+        if self.connected:
+            self._send_bye()
+        elif self.invite is not None and self.transaction is None:
+            self.line.stack.send_request(build_cancel(self.invite), self.peer, None)
+        elif self.transaction is not None:
+            self._answer(480)
+        self._forget()
+
+    def ended_by_network(self, method: str) -> None:
+        if method == "CANCEL" and self.transaction is not None and not self.connected:
+            self._answer(487)
+        self.line.phone.released()
+        self._forget()
+
+    def _answer(self, status: int, body: bytes = b"") -> None:
+        assert self.invite is not None
+        assert self.transaction is not None
+        headers = [("Contact", self.line.contact)]
+        if body:
+            headers.append(("Content-Type", SDP))
+        response = response_to(
+            self.invite, status, to_tag=self.local_tag, headers=headers, body=body
+        )
+        self.line.stack.respond(self.transaction, response)
+
+    # outgoing
+    def place(self, number: str, authorization: str | None = None) -> None:
+        settings = self.settings
+        if self.line.status != "Up":
+            self.line.clock.call_later(0, self.line.phone.released)
+            self._forget()
+            return
+        self.cseq += 1
+        domain = settings.domain or settings.registrar
+        uri = f"sip:{number}@{domain}"
+        fields = [
+            ("Via", self.line.stack.via("UDP", new_branch())),
+            ("Max-Forwards", "70"),
+            ("From", f"<{settings.aor}>;tag={self.local_tag}"),
+            ("To", f"<{uri}>"),
+            ("Call-ID", self.call_id),
+            ("CSeq", f"{self.cseq} INVITE"),
+            ("Contact", self.line.contact),
+            ("Content-Type", SDP),
+        ]
+        if authorization:
+            fields.append(("Authorization", authorization))
+        self.dialled = number
+        self.invite = Request("INVITE", parse_uri(uri), Headers(fields), self.local_sdp)
+        self.line.stack.send_request(self.invite, self.peer, self)
+
+    def on_response(self, response: Response) -> None:
+        status = response.status
+        phone = self.line.phone
+        if status < 200:
+            return
+        if status < 300:
+            self.remote_tag = parse_name_addr(response.headers.get("To") or "").tag
+            self.remote_target = _contact_uri(response.headers)
+            self.line.stack.send_stateless(self._in_dialog("ACK", self.cseq), self.peer)
+            if not self.connected:
+                self.connected = True
+                if phone.call is self:
+                    phone.connected()
+                else:
+                    self._send_bye()
+            return
+        if status == 401 and self.invite is not None:
+            authorization = self.authorization(response, "INVITE", str(self.invite.uri))
+            if authorization:
+                self.place(self.dialled, authorization)
+                return
+        if phone.call is self:
+            phone.released()
+        self._forget()
+
+    def on_timeout(self) -> None:
+        if self.line.phone.call is self:
+            self.line.phone.released()
+        self._forget()
+
+    def _send_bye(self) -> None:
+        self.cseq += 1
+        self.line.stack.send_request(self._in_dialog("BYE", self.cseq), self.peer, None)
+
+    def _in_dialog(self, method: str, cseq: int) -> Request:
+        assert self.invite is not None
+        headers = self.invite.headers
+        if self.transaction is not None:  # the network called us: its From is the far end
+            local = f"{headers.get('To')};tag={self.local_tag}"
+            remote = headers.get("From") or ""
+        else:
+            local = headers.get("From") or ""
+            remote = f"{headers.get('To')};tag={self.remote_tag}" if self.remote_tag else ""
+            remote = remote or headers.get("To") or ""
+        return Request(
+            method,
+            self.remote_target or self.invite.uri,
+            Headers(
+                [
+                    ("Via", self.line.stack.via("UDP", new_branch())),
+                    ("Max-Forwards", "70"),
+                    ("From", local),
+                    ("To", remote),
+                    ("Call-ID", self.call_id),
+                    ("CSeq", f"{cseq} {method}"),
+                ]
+            ),
+        )
+
+    def _forget(self) -> None:
+        self.line.calls.pop(self.call_id, None)
+
+
+def _contact_uri(headers: Headers) -> SipUri | None:
+    value = headers.get("Contact")
+    if not value:
+        return None
+    try:
+        contact = parse_contact(value)
+    except SipParseError:
+        return None
+    return None if contact == "*" else contact.uri
+
+
+__all__ = ["LINE", "STATUS_INFO", "LineSettings", "PhoneState", "VoipLine"]

@@ -1,0 +1,1 @@
+"""Tests of the operator network around the box."""
