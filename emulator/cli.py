@@ -12,6 +12,8 @@ import click
 
 from emulator.dsl import LineProfileError, Technology
 from emulator.fleet import Fleet, LineSpec, ServedBox
+from emulator.telephony.registrar import Subscriber
+from emulator.telephony.subscribers import load_subscribers, parse_subscriber
 from profiles.catalogue import Catalogue, DataFileError, UnknownOfferError
 
 
@@ -51,6 +53,34 @@ from profiles.catalogue import Catalogue, DataFileError, UnknownOfferError
     is_flag=True,
     help="Give each box its own loopback address (127.10.0.1, 127.10.0.2, ...).",
 )
+@click.option(
+    "--telephony/--no-telephony",
+    default=True,
+    show_default=True,
+    help="Serve the operator core (SIP registrar and calls) and the boxes' VoIP lines.",
+)
+@click.option(
+    "--sip-password",
+    default="livebox-lab-sip",
+    show_default=True,
+    envvar="LIVEBOX_SIP_PASSWORD",
+    help="The SIP password the operator gave every box's VoIP line (or LIVEBOX_SIP_PASSWORD).",
+)
+@click.option(
+    "--subscriber",
+    "subscriber_args",
+    multiple=True,
+    metavar="NUMBER:PASSWORD",
+    help="An external SIP subscriber (any phone may register as it; user name = the number "
+    "in E.164). Repeatable.",
+)
+@click.option(
+    "--subscribers",
+    "subscribers_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A YAML file of external subscribers: `subscribers:` a list of number, password "
+    "and optionally user.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per box and per line.")
 def emulate(
     boxes: int,
@@ -62,20 +92,30 @@ def emulate(
     attenuation: float,
     tv: bool,
     own_addresses: bool,
+    telephony: bool,
+    sip_password: str,
+    subscriber_args: tuple[str, ...],
+    subscribers_file: Path | None,
     as_json: bool,
 ) -> None:
     """Serve emulated Livebox pro boxes over SSH and sysbus HTTP on loopback, until Ctrl-C.
 
     Each box is printed as soon as it listens; with --json, as one object per line with
-    `name`, `ssh` and `http` (host:port) and the admin `user`. Ctrl-C or SIGTERM stops every
+    `name`, `ssh` and `http` (host:port) and the admin `user`; with telephony (the default)
+    also `sip` (the operator core's host:port, where VoIP lines and external phones
+    register), `voip_number`, `classic_number` and `sip_user`. Ctrl-C or SIGTERM stops every
     box cleanly, saving them when --state is given.
     """
     try:
-        offer = Catalogue.load().offer(offer_name)
+        catalogue = Catalogue.load()
+        offer = catalogue.offer(offer_name)
         line = LineSpec(Technology(technology), attenuation, tv)
         line.profile()
+        subscribers = _subscribers(catalogue, subscriber_args, subscribers_file)
     except (DataFileError, UnknownOfferError, LineProfileError) as exc:
         raise click.ClickException(str(exc)) from None
+    if subscribers and not telephony:
+        raise click.ClickException("external subscribers need telephony (drop --no-telephony)")
     fleet = Fleet(
         offer,
         boxes=boxes,
@@ -84,11 +124,31 @@ def emulate(
         admin_password=password,
         state_dir=state_dir,
         own_addresses=own_addresses,
+        telephony=telephony,
+        sip_password=sip_password,
+        subscribers=subscribers,
     )
     try:
         asyncio.run(_serve(fleet, as_json))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot serve the boxes: {exc}") from None
+
+
+def _subscribers(
+    catalogue: Catalogue, arguments: tuple[str, ...], path: Path | None
+) -> list[Subscriber]:
+    plan = catalogue.numbering_plan()
+    subscribers = load_subscribers(path, plan) if path else []
+    for text in arguments:
+        try:
+            subscribers.append(parse_subscriber(text, plan))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--subscriber") from None
+    numbers = [subscriber.number for subscriber in subscribers]
+    twice = sorted({number for number in numbers if numbers.count(number) > 1})
+    if twice:
+        raise click.BadParameter(f"{twice[0]} is declared twice", param_hint="--subscriber")
+    return subscribers
 
 
 async def _serve(fleet: Fleet, as_json: bool) -> None:
@@ -105,6 +165,11 @@ async def _serve(fleet: Fleet, as_json: bool) -> None:
             line = (
                 f"{where['name']}  ssh {where['ssh']}  http {where['http']}  user {where['user']}"
             )
+            if "sip" in where:
+                line += (
+                    f"  sip {where['sip']}  voip {where['voip_number']}"
+                    f"  classic {where['classic_number']}  sip-user {where['sip_user']}"
+                )
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 

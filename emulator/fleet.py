@@ -61,11 +61,9 @@ class LineNumbers:
         """
         if not 0 <= index < 10_000_000:
             raise ValueError(f"no line numbers for box {index}")
-        return cls(
-            voip=f"+339{70000000 + index:08d}",
-            classic=f"+331{40000000 + index:08d}",
-            sip_user=f"line{index + 1}",
-        )
+        voip = f"+339{70000000 + index:08d}"
+        # The SIP user is the line's number, as the operator's SIP accounts are.
+        return cls(voip=voip, classic=f"+331{40000000 + index:08d}", sip_user=voip)
 
 
 @dataclass(slots=True)
@@ -149,7 +147,9 @@ class Fleet:
     #: Serve the operator core too: each box's VoIP line and classic line get numbers, the
     #: VoIP line registers where its tree says, with `sip_password` as the operator's secret.
     telephony: bool = True
-    sip_password: str = "livebox-lab-sip"
+    sip_password: str = field(default="livebox-lab-sip", repr=False)
+    #: External SIP subscribers (any SIP phone may register as one of them).
+    subscribers: Iterable[Subscriber] = ()
     served: list[ServedBox] = field(default_factory=list)
     core: OperatorCore | None = None
 
@@ -171,6 +171,8 @@ class Fleet:
         names = self.box_names()
         if self.telephony and self.core is None:
             self.core = await OperatorCore.start(clock=self.clock)
+            for subscriber in self.subscribers:
+                self.core.add_subscriber(subscriber)
         for first in range(0, len(names), START_BATCH):
             batch = names[first : first + START_BATCH]
             started = await asyncio.gather(
@@ -227,7 +229,7 @@ class Fleet:
             rules=forwarding,
         )
         core.add_classic_line(ClassicLine(numbers.classic, account=box.name, plan=core.plan))
-        served.voip = VoipLine(box, host)
+        served.voip = VoipLine(box, host, core.resolver)
         await served.voip.start()
         served.numbers, served.core = numbers, core
 

@@ -9,6 +9,10 @@ Installed with livebox-lab (entry point `pytest11`), so any test suite can write
     async def test_a_fleet(livebox_fleet):
         fleet = await livebox_fleet(10)
 
+With telephony (the default), `fleet.core` is the operator core: each served box has its
+numbers (`served.numbers`) and its VoIP line's agent (`served.voip`), which registers with
+what provisioning writes in the box (password: `livebox_sip_password`).
+
 The boxes use a simulated clock (`livebox_clock`): `await livebox_clock.advance(61)` lets a
 `commit confirm 60` expire without waiting. Everything started is stopped at teardown.
 The fixtures are asyncio fixtures: they need pytest-asyncio (`pip install livebox-lab[pytest]`).
@@ -62,6 +66,13 @@ def livebox_offer() -> str:
 
 
 @pytest.fixture
+def livebox_sip_password() -> str:
+    """The SIP password the operator core expects of every box's VoIP line; override it to
+    change it (a site file aimed at the fixtures' boxes must carry the same)."""
+    return "livebox-lab-sip"
+
+
+@pytest.fixture
 def livebox_clock() -> SimulatedClock:
     """The simulated clock of the boxes: time moves only when a test advances it."""
     return SimulatedClock(EPOCH)
@@ -69,7 +80,7 @@ def livebox_clock() -> SimulatedClock:
 
 @_asyncio_fixture
 async def livebox_fleet(
-    livebox_offer: str, livebox_clock: SimulatedClock
+    livebox_offer: str, livebox_clock: SimulatedClock, livebox_sip_password: str
 ) -> AsyncIterator[FleetFactory]:
     """A factory of fleets: `await livebox_fleet(n, **fleet_options)`; all stopped at teardown."""
     offer = Catalogue.load().offer(livebox_offer)
@@ -77,6 +88,7 @@ async def livebox_fleet(
 
     async def make(boxes: int = 1, **options: Any) -> Fleet:
         options.setdefault("admin_password", PASSWORD)
+        options.setdefault("sip_password", livebox_sip_password)
         fleet = Fleet(offer, boxes=boxes, clock=livebox_clock, **options)
         fleets.append(fleet)
         await fleet.start()

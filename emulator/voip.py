@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -12,7 +13,7 @@ from emulator.sip.compose import new_branch, new_call_id, new_tag, response_to
 from emulator.sip.digest import Credentials, DigestError, parse_challenge, pick
 from emulator.sip.headers import SipUri, parse_contact, parse_expires, parse_name_addr, parse_uri
 from emulator.sip.message import Headers, Request, Response, SipParseError
-from emulator.sip.peer import Peer
+from emulator.sip.peer import Peer, loopback_only
 from emulator.sip.stack import SipStack
 from emulator.sip.transaction import ServerTransaction, build_cancel
 from emulator.telephony.phone import Behaviour, PhoneState, VirtualPhone
@@ -79,17 +80,13 @@ class LineSettings:
         return None
 
     @property
-    def registrar_peer(self) -> Peer:
-        return Peer(self.registrar, self.registrar_port)
-
-    @property
-    def proxy_peer(self) -> Peer:
-        return Peer(self.proxy, self.proxy_port) if self.proxy else self.registrar_peer
-
-    @property
     def aor(self) -> str:
         """The address of record: the SIP URI, or one made from the number and the domain."""
         return self.uri or f"sip:{self.number}@{self.domain or self.registrar}"
+
+
+#: Where a host name of the tree leads: a peer, or None when the lab cannot reach it.
+Resolver = Callable[[str, int], Peer | None]
 
 
 class VoipLine:
@@ -102,8 +99,12 @@ class VoipLine:
     the phone dials out through the proxy, answering the proxy's digest challenge.
     """
 
-    def __init__(self, box: EmulatedBox, host: str) -> None:
+    def __init__(self, box: EmulatedBox, host: str, resolve: Resolver = loopback_only) -> None:
         self.box = box
+        self.resolve = resolve
+        #: Where REGISTER and calls go, as resolved from the tree at the last apply.
+        self.registrar: Peer | None = None
+        self.proxy: Peer | None = None
         self.clock = box.clock
         self.host = host
         self.stack = SipStack(box.clock, self._on_request)
@@ -159,6 +160,11 @@ class VoipLine:
             self._set("Disabled", "")
             return
         problem = settings.problem()
+        self.registrar = self.resolve(settings.registrar, settings.registrar_port)
+        if problem is None and self.registrar is None:
+            problem = f"cannot reach the registrar {settings.registrar}: unknown to the lab"
+        proxy = self.resolve(settings.proxy, settings.proxy_port) if settings.proxy else None
+        self.proxy = proxy or self.registrar
         if problem:
             self._set("Error", problem)
             return
@@ -297,7 +303,8 @@ class _Registration(_Authenticated):
             fields.append(("Authorization", authorization))
         uri = f"sip:{settings.domain or settings.registrar}"
         request = Request("REGISTER", parse_uri(uri), Headers(fields))
-        self.line.stack.send_request(request, settings.registrar_peer, self)
+        assert self.line.registrar is not None
+        self.line.stack.send_request(request, self.line.registrar, self)
 
     def on_response(self, response: Response) -> None:
         if response.status < 200:
@@ -328,7 +335,7 @@ class _Registration(_Authenticated):
 
     def on_timeout(self) -> None:
         if self.line._registration is self and self.expires:
-            where = self.settings.registrar_peer
+            where = self.line.registrar
             self.line.refused(f"the registrar at {where} does not answer")
 
     def _granted(self, response: Response) -> int:
@@ -357,7 +364,7 @@ class _LineCall(_Authenticated):
         self.local_sdp = line.media()
         self.invite: Request | None = None
         self.transaction: ServerTransaction | None = None
-        self.peer = self.settings.proxy_peer
+        self.peer = line.proxy or Peer(self.settings.registrar, self.settings.registrar_port)
         self.local_tag = new_tag()
         self.remote_tag: str | None = None
         self.remote_target: SipUri | None = None

@@ -56,10 +56,16 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def validate(model: type[_Model], data: Mapping[str, Any], path: Path) -> _Model:
+def validate(
+    model: type[_Model],
+    data: Mapping[str, Any],
+    path: Path,
+    *,
+    context: Mapping[str, Any] | None = None,
+) -> _Model:
     """Validate data against a model; the first error names its field path and reason."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -157,16 +158,59 @@ def verify(desired: DesiredState, offer: Offer, running: Mapping[str, str]) -> l
     )
     checks.append(_dsl_check(offer, running))
     checks.append(_wan_check(desired, running))
-    line_status = running.get(f"{VOICE_LINE}Status", "")
-    checks.append(
-        Check(
-            "VoIP line",
-            True,
-            f"status {line_status or 'unknown'}; registration to the operator core is not "
-            "checked by this version",
-        )
-    )
+    checks.append(_voip_check(desired, running))
     return checks
+
+
+#: Line statuses on the way to Up: the registration is still being tried.
+PENDING = ("Registering", "Initializing")
+#: How long verification waits for the VoIP line to register after a change.
+REGISTER_S = 10.0
+VOIP_CHECK = "VoIP line"
+
+
+def _voip_check(desired: DesiredState, running: Mapping[str, str]) -> Check:
+    """The VoIP line is registered to the operator core when the site enables it."""
+    if desired.values.get(f"{VOICE_LINE}Enable") != "Enabled":
+        return Check(VOIP_CHECK, True, "disabled by the site")
+    status = running.get(f"{VOICE_LINE}Status", "unknown")
+    if status == "Up":
+        return Check(VOIP_CHECK, True, "registered to the operator core (Up)")
+    why = running.get(f"{VOICE_LINE}X_LIVEBOX-LAB_StatusInfo", "")
+    return Check(
+        VOIP_CHECK, False, f"not registered: status {status}" + (f": {why}" if why else "")
+    )
+
+
+async def checked(
+    session: Session,
+    desired: DesiredState,
+    offer: Offer,
+    running: Mapping[str, str],
+    *,
+    register_s: float = REGISTER_S,
+) -> list[Check]:
+    """`verify`, waiting up to `register_s` for a VoIP line that is still registering.
+
+    A commit makes the line register anew, which takes a round trip or two to the registrar:
+    the line's status is read again, more and more slowly, until it is no longer pending.
+    """
+    checks = verify(desired, offer, running)
+    status = running.get(f"{VOICE_LINE}Status", "")
+    if desired.values.get(f"{VOICE_LINE}Enable") != "Enabled" or status not in PENDING:
+        return checks
+    deadline = time.monotonic() + register_s
+    pause = 0.01
+    line: Mapping[str, str] = running
+    while status in PENDING and time.monotonic() < deadline:
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
+        line = await session.get(VOICE_LINE)
+        status = line.get(f"{VOICE_LINE}Status", "")
+    check = _voip_check(desired, line)
+    if status in PENDING:
+        check = Check(VOIP_CHECK, False, f"not registered after {register_s:g} s: still {status}")
+    return [check if c.name == VOIP_CHECK else c for c in checks]
 
 
 def _dsl_check(offer: Offer, running: Mapping[str, str]) -> Check:
@@ -274,7 +318,7 @@ async def provision(
         the_plan = plan(desired, before, rewrite_secrets=rewrite_secrets)
         result.diff = the_plan.lines()
         if check or not the_plan.changed:
-            result.checks = [] if check else verify(desired, offer, before)
+            result.checks = [] if check else await checked(session, desired, offer, before)
             result.failed = any(not c.ok for c in result.checks)
             if result.failed:
                 result.error = "the box matches the site but does not pass verification"
@@ -360,7 +404,7 @@ async def _apply_native(
         result.error, after = f"reading back after the commit: {exc}", None
     try:
         if after is not None:
-            result.checks = verify(desired, offer, after)
+            result.checks = await checked(session, desired, offer, after)
             failing = [c for c in result.checks if not c.ok]
             if failing:
                 result.error = f"verification failed: {failing[0].name}: {failing[0].detail}"
@@ -394,7 +438,7 @@ async def _apply_emulated(
     dropped = False
     try:
         await _stage(session, desired, the_plan)
-        result.checks = verify(desired, offer, await read_running(session))
+        result.checks = await checked(session, desired, offer, await read_running(session))
         failing = [c for c in result.checks if not c.ok]
         if not failing:
             result.changed = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,3 +29,12 @@ class Peer:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+def loopback_only(host: str, port: int) -> Peer | None:
+    """The reach of the lab's emulated elements: loopback addresses, and nothing else."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return Peer(str(address), port) if address.is_loopback else None

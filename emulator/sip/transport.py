@@ -528,11 +528,12 @@ class SipEndpoint:
         if not 0 <= port <= 65535:
             raise ValueError(f"SIP port must be from 0 to 65535, got {port}")
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        if not infos:
-            raise OSError(f"SIP host {host!r} resolves to no address")
-        family = infos[0][0]
-        ip = str(infos[0][4][0])
+        family, ip = _family_of(host), host
+        if family is None:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            if not infos:
+                raise OSError(f"SIP host {host!r} resolves to no address")
+            family, ip = infos[0][0], str(infos[0][4][0])
         udp_socket, tcp_socket = _bind_pair(family, ip, port, tcp=tcp)
         bound = udp_socket.getsockname()
         endpoint = cls(handler, host=bound[0], port=bound[1], family=family, guard=guard, tap=tap)

@@ -13,7 +13,7 @@ from typing import Final
 from emulator.sip.compose import new_tag, response_to
 from emulator.sip.message import Request, Response, check_request
 from emulator.sip.pcap import PcapTap
-from emulator.sip.peer import Peer
+from emulator.sip.peer import Peer, loopback_only
 from emulator.sip.stack import SipStack, TransactionUser
 from emulator.sip.transaction import ClientTransaction, ServerTransaction
 from emulator.sip.transport import FloodGuard, SipEndpoint
@@ -156,6 +156,14 @@ class OperatorCore:
         if self._media is not None:
             self._media.close()
         await self.stack.close()
+
+    def resolver(self, host: str, port: int) -> Peer | None:
+        """Where the lab's boxes reach a host: the core's domain (or address) is the core,
+        whatever the port (as a DNS SRV record would say); other loopback addresses are
+        themselves; nothing else is reachable."""
+        if host.lower().rstrip(".") in (self.domain, self.host):
+            return Peer(self.host, self.port)
+        return loopback_only(host, port)
 
     # -- who the core serves ----------------------------------------------------------------
 

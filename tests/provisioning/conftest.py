@@ -24,6 +24,12 @@ def known_hosts_line(served: ServedBox) -> str:
 
 
 @pytest.fixture
+def livebox_sip_password() -> str:
+    """The operator core expects the password the example site gives the VoIP line."""
+    return SIP_PASSWORD
+
+
+@pytest.fixture
 def write_site(tmp_path: Path) -> WriteSite:
     """Write the example site, aimed at an emulated box; keyword arguments override sections."""
 
@@ -50,8 +56,16 @@ def write_site(tmp_path: Path) -> WriteSite:
             hosts.write_text(known_hosts_line(served) if known else "", encoding="utf-8")
             box["known_hosts"] = str(hosts)
         site["box"] = box
-        site["voip_line"].pop("password_env", None)
-        site["voip_line"]["password"] = SIP_PASSWORD
+        line = site["voip_line"]
+        line.pop("password_env", None)
+        line["password"] = SIP_PASSWORD
+        if served.core is not None and served.numbers is not None:
+            # The line registers with the fleet's operator core, under the box's numbers.
+            line["directory_number"] = served.numbers.voip
+            line["sip_user"] = served.numbers.sip_user
+            for server in ("registrar", "proxy", "domain"):
+                line[server] = served.core.domain
+            line["registrar_port"] = line["proxy_port"] = served.core.port
         site.update(sections)
         path = tmp_path / name
         path.write_text(yaml.safe_dump(site, sort_keys=False), encoding="utf-8")

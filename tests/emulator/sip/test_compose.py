@@ -13,7 +13,7 @@ from emulator.sip.compose import (
     response_to,
 )
 from emulator.sip.message import SipParseError, parse, serialize
-from emulator.sip.peer import Peer
+from emulator.sip.peer import Peer, loopback_only
 
 OPTIONS = (
     b"OPTIONS sip:+33145000000@lab.invalid SIP/2.0\r\n"
@@ -74,3 +74,10 @@ def test_a_peer_prints_as_host_and_port() -> None:
     assert str(Peer("::1", 5060, "TCP")) == "[::1]:5060"
     assert Peer("::1", 5060, "TCP").reliable
     assert not Peer("127.0.0.1", 5060).reliable
+
+
+def test_the_lab_reaches_loopback_addresses_only() -> None:
+    assert loopback_only("127.0.0.5", 5070) == Peer("127.0.0.5", 5070)
+    assert loopback_only("[::1]", 5060) == Peer("::1", 5060)
+    assert loopback_only("192.0.2.1", 5060) is None
+    assert loopback_only("registrar.sip.example.net", 5060) is None

@@ -477,3 +477,29 @@ async def test_each_forwarded_leg_is_priced_by_the_rating_hooks(
     await talk(livebox_clock, paris, call, 120)
     assert len(prices) == 1
     assert call.state is CallState.ENDED
+
+
+async def test_a_registrar_the_lab_cannot_reach_leaves_the_line_down(
+    livebox_fleet: Any,
+) -> None:
+    fleet: Fleet = await livebox_fleet(1)
+    served = fleet.served[0]
+    assert served.voip is not None
+    session = served.box.config.session("admin")
+    session.set(f"{PROFILE}SIP.", [("RegistrarServer", "registrar.sip.example.net")])
+    session.set(LINE, [("Enable", "Enabled"), ("DirectoryNumber", voip_number(served))])
+    session.set(f"{LINE}SIP.", [("URI", "sip:x@example.net"), ("AuthUserName", "x")])
+    session.set(f"{LINE}SIP.", [("AuthPassword", "y")])
+    session.commit()
+    assert served.voip.status == "Error"
+    assert served.voip.info == (
+        "cannot reach the registrar registrar.sip.example.net: unknown to the lab"
+    )
+
+
+async def test_the_core_domain_leads_to_the_core_whatever_the_port(
+    fleet: Fleet, core: OperatorCore
+) -> None:
+    assert core.resolver(core.domain, 5060) == core.resolver(core.host, core.port)
+    assert core.resolver("127.0.0.9", 5062) is not None
+    assert core.resolver("sip.example.net", 5060) is None
