@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Final
 
-from emulator.sip.headers import parse_name_addr
+from emulator.sip.headers import SipParseError, parse_name_addr
 from emulator.sip.message import Headers, Request, Response
 
 #: RFC 3261 8.1.1.7: a branch that starts with this cookie is unique in space and time.
@@ -66,6 +66,13 @@ REASONS: Final[dict[int, str]] = {
 _COPIED: Final = ("Via", "From", "To", "Call-ID", "CSeq")
 
 
+def _has_tag(value: str) -> bool:
+    try:
+        return parse_name_addr(value).tag is not None
+    except SipParseError:  # a 400 to a broken To still answers, copying it as it came
+        return ";tag=" in value.lower()
+
+
 def new_branch() -> str:
     """A Via branch for a new client transaction."""
     return BRANCH_COOKIE + secrets.token_hex(8)
@@ -105,8 +112,11 @@ def response_to(
     fields: list[tuple[str, str]] = []
     for name in _COPIED:
         for value in source.get_all(name):
-            if name == "To" and to_tag is not None and parse_name_addr(value).tag is None:
+            if name == "To" and to_tag is not None and not _has_tag(value):
                 value = f"{value};tag={to_tag}"
             fields.append((name, value))
     fields.extend(headers)
-    return Response(status, reason or reason_for(status), Headers(fields), body)
+    # Salvaged headers are copied as they came, even a list that does not split, so that
+    # the client can match the answer to its request.
+    built = Headers(fields) if isinstance(request, Request) else Headers._trusted(fields)
+    return Response(status, reason or reason_for(status), built, body)

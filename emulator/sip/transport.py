@@ -590,8 +590,9 @@ class SipEndpoint:
     def _send_datagram(self, data: bytes, peer: Peer) -> None:
         family = _family_of(peer.host)
         if family is None:
-            # sendto would resolve the name synchronously and block the loop.
-            self._spawn(self._resolve_and_send(data, peer))
+            # The lab never resolves names: it talks to the addresses that talk to it.
+            self.stats.send_failed += 1
+            _log.warning("%r does not send to %s: a host name, not an address", self, peer)
             return
         if family != self._family:
             self.stats.send_failed += 1
@@ -603,23 +604,6 @@ class SipEndpoint:
         self.stats.sent += 1
         if self._tap is not None:
             self._tap.record(data, self._local_udp, peer, time.time())
-
-    async def _resolve_and_send(self, data: bytes, peer: Peer) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(
-                peer.host, peer.port, family=self._family, type=socket.SOCK_DGRAM
-            )
-        except OSError as error:
-            infos = []
-            reason = str(error)
-        else:
-            reason = "no address"
-        if not infos or self._closed:
-            self.stats.send_failed += 1
-            _log.warning("%r cannot send over UDP to %s: %s", self, peer, reason)
-            return
-        self._send_datagram(data, Peer(str(infos[0][4][0]), peer.port))
 
     def _send_stream(self, data: bytes, peer: Peer) -> None:
         stream = self._streams.get(peer.address)
@@ -653,6 +637,11 @@ class SipEndpoint:
             self._tap.record(data, source, self._local_udp, time.time())
         if len(data) <= 4 and not data.strip(b"\r\n"):
             return  # a CRLF keep-alive (RFC 5626 4.4.1 is for streams, but UAs send it on UDP)
+        self._receive(data, source, MAX_UDP_MESSAGE)
+
+    def receive_datagram(self, data: bytes, source: Peer) -> None:
+        """Take `data` as if it had arrived over UDP from `source` (for fuzzing and replays:
+        the same guard, parser, stamping and handler; answers go to `source`)."""
         self._receive(data, source, MAX_UDP_MESSAGE)
 
     def _receive(self, data: bytes, source: Peer, max_size: int) -> None:
@@ -705,11 +694,8 @@ class SipEndpoint:
             _log.debug("dropping a request from %s: %s", source, error)
 
     def _answer_error(self, headers: Headers, status: int, detail: str, source: Peer) -> None:
-        try:
+        with contextlib.suppress(SipParseError):
             headers = _stamped(headers, source)
-            via: Via | None = parse_via(headers.get_all("Via")[0])
-        except SipParseError:
-            via = None
         sent_by = f"{_via_host(self.host)}:{self.port}"
         tag = new_tag()
         try:
@@ -717,7 +703,9 @@ class SipEndpoint:
         except ValueError:
             answer = response_to(headers, status, to_tag=tag)
         self.stats.answered_400 += 1
-        self.send(answer, _reply_peer(via, source))
+        # To the packet's source, whatever its Via says: a broken request's Via is not to be
+        # trusted, and the lab sends only to addresses that spoke to it.
+        self.send(answer, source)
 
     # --- connections -------------------------------------------------------------------
 

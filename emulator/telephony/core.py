@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 DEFAULT_DOMAIN: Final = "sip.livebox-lab.invalid"
 METHODS: Final = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER")
 ALLOW: Final = ", ".join(METHODS)
+#: The bodies the core takes (session descriptions), and says it takes in OPTIONS.
+MEDIA: Final = ("application/sdp",)
 #: How long a finished dialog is remembered, to ACK and hang up a 2xx that raced a CANCEL.
 LINGER_S: Final = 32.0
 #: Finished calls kept for inspection.
@@ -331,7 +333,7 @@ class OperatorCore:
         method = request.method
         if method == "ACK" or transaction is None:
             return  # an ACK to our 2xx: the transaction layer stopped its retransmissions
-        rejection = check_request(request, methods=METHODS)
+        rejection = check_request(request, methods=METHODS, media_types=MEDIA)
         if rejection is not None:
             self.respond(
                 transaction,
@@ -353,7 +355,7 @@ class OperatorCore:
                     request,
                     200,
                     to_tag=new_tag(),
-                    headers=[("Allow", ALLOW), ("Accept", "application/sdp")],
+                    headers=[("Allow", ALLOW), ("Accept", ", ".join(MEDIA))],
                 ),
             )
         elif method == "INVITE":
