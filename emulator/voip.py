@@ -247,9 +247,9 @@ class VoipLine:
             "s=livebox\r\n"
             f"c=IN IP4 {self.host}\r\n"
             "t=0 0\r\n"
-            "m=audio 9 RTP/AVP 8 0 101\r\n"
-            "a=rtpmap:8 PCMA/8000\r\n"
+            "m=audio 9 RTP/AVP 0 8 101\r\n"
             "a=rtpmap:0 PCMU/8000\r\n"
+            "a=rtpmap:8 PCMA/8000\r\n"
             "a=rtpmap:101 telephone-event/8000\r\n"
             "a=sendrecv\r\n"
         ).encode()

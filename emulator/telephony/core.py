@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from emulator.sip.compose import new_tag, response_to
+from emulator.sip.headers import SipParseError, parse_name_addr
 from emulator.sip.message import Request, Response, check_request
 from emulator.sip.pcap import PcapTap
 from emulator.sip.peer import Peer, loopback_only
@@ -381,12 +382,16 @@ class OperatorCore:
             self.respond(transaction, response_to(request, 200, headers=extra, body=body))
             return
         to_tag = new_tag()
+        subscriber = self._registered_caller(request, transaction.peer)
+        if subscriber is None:
+            # Challenged before any 100 Trying: pyVoIP 1.6.8 stops listening for a 401 once it
+            # has a 100, and would wait for ever.
+            subscriber, refusal = self.registrar.authenticate(request)
+            if refusal is not None:
+                self.respond(transaction, refusal)
+                return
+            assert subscriber is not None
         self.respond(transaction, response_to(request, 100))
-        subscriber, refusal = self.registrar.authenticate(request)
-        if refusal is not None:
-            self.respond(transaction, refusal)
-            return
-        assert subscriber is not None
         max_forwards = headers.get("Max-Forwards")
         if max_forwards is not None and int(max_forwards) <= 0:
             self.respond(transaction, response_to(request, 483, to_tag=to_tag))
@@ -424,6 +429,25 @@ class OperatorCore:
         self.dialogs[call_id] = origin
         self.active.add(call)
         call.start()
+
+    def _registered_caller(self, request: Request, source: Peer) -> Subscriber | None:
+        """The subscriber an INVITE without credentials comes from, when it comes from where
+        that subscriber registered (the operator trusts its access network, as real cores
+        do). pyVoIP 1.6.8 needs this: its answer to a 401 reuses the challenged INVITE's
+        branch, which a transaction layer must take as a retransmission."""
+        if request.headers.get("Authorization"):
+            return None
+        try:
+            user = parse_name_addr(request.headers.get("From") or "").uri.user or ""
+        except SipParseError:
+            return None
+        subscriber = self.registrar.subscriber(user) or self.registrar.by_user(user)
+        if subscriber is None:
+            return None
+        for binding in self.registrar.lookup(subscriber.number):
+            if binding.peer.address == source.address:
+                return subscriber
+        return None
 
     def _on_cancel(self, request: Request, transaction: ServerTransaction) -> None:
         invite = self.stack.transactions.invite_for_cancel(request)

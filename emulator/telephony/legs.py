@@ -47,6 +47,10 @@ class SipOrigin:
         self._respond(200, body=self.answer)
 
     def failed(self, status: int) -> None:
+        if status not in (404, 503) and _is_pyvoip(self.request):
+            # pyVoIP 1.6.8 ends a call only on 404 and 503; on any other final response it
+            # dials for ever. The call's record keeps the real cause.
+            status = 503
         self._respond(status)
         self.close()
 
@@ -99,6 +103,10 @@ class SipOrigin:
             extra.append(("Content-Type", SDP))
         response = response_to(self.request, status, to_tag=self.to_tag, headers=extra, body=body)
         self.core.respond(self.invite, response)
+
+
+def _is_pyvoip(request: Request) -> bool:
+    return (request.headers.get("User-Agent") or "").startswith("pyVoIP")
 
 
 class SipAttempt:
