@@ -12,6 +12,7 @@ import click
 
 from emulator.dsl import LineProfileError, Technology
 from emulator.fleet import Fleet, LineSpec, ServedBox
+from emulator.sip.pcap import PcapTap
 from emulator.telephony.registrar import Subscriber
 from emulator.telephony.subscribers import load_subscribers, parse_subscriber
 from profiles.catalogue import Catalogue, DataFileError, UnknownOfferError
@@ -81,6 +82,12 @@ from profiles.catalogue import Catalogue, DataFileError, UnknownOfferError
     help="A YAML file of external subscribers: `subscribers:` a list of number, password "
     "and optionally user.",
 )
+@click.option(
+    "--pcap",
+    "pcap_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the operator core's SIP traffic to this pcap file when stopped (Wireshark).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per box and per line.")
 def emulate(
     boxes: int,
@@ -96,6 +103,7 @@ def emulate(
     sip_password: str,
     subscriber_args: tuple[str, ...],
     subscribers_file: Path | None,
+    pcap_path: Path | None,
     as_json: bool,
 ) -> None:
     """Serve emulated Livebox pro boxes over SSH and sysbus HTTP on loopback, until Ctrl-C.
@@ -116,6 +124,8 @@ def emulate(
         raise click.ClickException(str(exc)) from None
     if subscribers and not telephony:
         raise click.ClickException("external subscribers need telephony (drop --no-telephony)")
+    if pcap_path is not None and not telephony:
+        raise click.ClickException("--pcap records SIP: it needs telephony (drop --no-telephony)")
     fleet = Fleet(
         offer,
         boxes=boxes,
@@ -127,11 +137,19 @@ def emulate(
         telephony=telephony,
         sip_password=sip_password,
         subscribers=subscribers,
+        tap=PcapTap() if pcap_path else None,
     )
     try:
         asyncio.run(_serve(fleet, as_json))
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot serve the boxes: {exc}") from None
+    if fleet.tap is not None and pcap_path is not None:
+        try:
+            written = fleet.tap.write(pcap_path)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {pcap_path}: {exc.strerror}") from None
+        if not as_json:
+            click.echo(f"{written} SIP packets written to {pcap_path}.", err=True)
 
 
 def _subscribers(

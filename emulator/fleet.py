@@ -11,6 +11,7 @@ from types import TracebackType
 
 from emulator.box import EmulatedBox
 from emulator.dsl import LineProfile, Technology
+from emulator.sip.pcap import PcapTap
 from emulator.ssh import SshServer
 from emulator.sysbus import SysbusServer
 from emulator.telephony.calls import CustomerLine
@@ -150,6 +151,8 @@ class Fleet:
     sip_password: str = field(default="livebox-lab-sip", repr=False)
     #: External SIP subscribers (any SIP phone may register as one of them).
     subscribers: Iterable[Subscriber] = ()
+    #: Records the SIP traffic of the operator core (`tap.write(path)` gives a pcap).
+    tap: PcapTap | None = None
     served: list[ServedBox] = field(default_factory=list)
     core: OperatorCore | None = None
 
@@ -170,7 +173,7 @@ class Fleet:
         model = DataModel.load()
         names = self.box_names()
         if self.telephony and self.core is None:
-            self.core = await OperatorCore.start(clock=self.clock)
+            self.core = await OperatorCore.start(clock=self.clock, tap=self.tap)
             for subscriber in self.subscribers:
                 self.core.add_subscriber(subscriber)
         for first in range(0, len(names), START_BATCH):

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from emulator.fleet import Fleet, ServedBox
+from emulator.sip.pcap import PcapTap
 from emulator.telephony.calls import Call, CallState
 from emulator.telephony.core import OperatorCore
 from emulator.telephony.phone import BUSY, NO_ANSWER, Behaviour, PhoneState, VirtualPhone
@@ -503,3 +505,31 @@ async def test_the_core_domain_leads_to_the_core_whatever_the_port(
     assert core.resolver(core.domain, 5060) == core.resolver(core.host, core.port)
     assert core.resolver("127.0.0.9", 5062) is not None
     assert core.resolver("sip.example.net", 5060) is None
+
+
+async def test_the_sip_traffic_of_a_call_can_be_written_as_a_pcap(
+    livebox_fleet: Any, livebox_clock: SimulatedClock, tmp_path: Path
+) -> None:
+    from scapy.all import UDP, rdpcap
+
+    fleet: Fleet = await livebox_fleet(1, tap=PcapTap())
+    served = fleet.served[0]
+    provision_voip(served, fleet.sip_password)
+    assert served.voip is not None
+    await settle(served.voip.wait_for("Up"))
+    assert fleet.core is not None
+    paris = fleet.core.add_phone(PARIS, NO_ANSWER)
+    call = paris.dial(voip_number(served))
+    await ring(livebox_clock, box_phone(served), 0)
+    box_phone(served).answer()
+    await talk(livebox_clock, paris, call, 5)
+    assert fleet.tap is not None
+    path = tmp_path / "lab.pcap"
+    written = fleet.tap.write(path)
+    packets = rdpcap(str(path))
+    assert len(packets) == written
+    payloads = [bytes(packet[UDP].payload) for packet in packets if UDP in packet]
+    firsts = [payload.split(b" ", 1)[0] for payload in payloads]
+    for method in (b"REGISTER", b"INVITE", b"ACK", b"BYE"):
+        assert method in firsts
+    assert any(payload.startswith(b"SIP/2.0 200 OK") for payload in payloads)
