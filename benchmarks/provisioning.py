@@ -30,6 +30,7 @@ from provisioning.inventory import load_inventory
 from provisioning.runner import run, site_jobs
 
 PASSWORD = "bench-admin"
+SIP_PASSWORD = "bench-sip"
 EXAMPLE = Path(__file__).parents[1] / "provisioning" / "examples" / "site.yaml"
 
 
@@ -38,6 +39,7 @@ def serve(boxes: int) -> tuple[subprocess.Popen[str], list[dict[str, str]]]:
         [
             *(sys.executable, "-c", "from labs.cli import main; main()", "emulate"),
             *("--boxes", str(boxes), "--json", "--password", PASSWORD),
+            *("--sip-password", SIP_PASSWORD),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -74,11 +76,16 @@ def inventory(boxes: list[dict[str, str]], folder: Path) -> Path:
         "trust_on_first_use": True,
     }
     site["voip_line"].pop("password_env", None)
-    site["voip_line"]["password"] = "bench-sip"
+    site["voip_line"]["password"] = SIP_PASSWORD
     hosts = {}
     for box in boxes:
         host, port = box["ssh"].rsplit(":", 1)
-        hosts[box["name"]] = {"box": {"host": host, "port": int(port)}}
+        core, core_port = box["sip"].rsplit(":", 1)
+        # Each box's VoIP line registers to the operator core under the box's own number.
+        line = dict(site["voip_line"], directory_number=box["voip_number"])
+        line.update(sip_user=box["sip_user"], registrar=core, proxy=core, domain=core)
+        line.update(registrar_port=int(core_port), proxy_port=int(core_port))
+        hosts[box["name"]] = {"box": {"host": host, "port": int(port)}, "voip_line": line}
     path = folder / "inventory.yaml"
     path.write_text(yaml.safe_dump({"defaults": site, "hosts": hosts}, sort_keys=False))
     return path

@@ -164,8 +164,11 @@ def verify(desired: DesiredState, offer: Offer, running: Mapping[str, str]) -> l
 
 #: Line statuses on the way to Up: the registration is still being tried.
 PENDING = ("Registering", "Initializing")
-#: How long verification waits for the VoIP line to register after a change.
+#: How long verification waits for the VoIP line to register after a change, and how often
+#: it reads the line's status meanwhile (a registration takes a round trip or two: a short,
+#: even pace wastes less time than a growing one, and a read on an open session is cheap).
 REGISTER_S = 10.0
+REGISTER_POLL_S = 0.02
 VOIP_CHECK = "VoIP line"
 
 
@@ -193,18 +196,16 @@ async def checked(
     """`verify`, waiting up to `register_s` for a VoIP line that is still registering.
 
     A commit makes the line register anew, which takes a round trip or two to the registrar:
-    the line's status is read again, more and more slowly, until it is no longer pending.
+    the line's status is read again every `REGISTER_POLL_S` until it is no longer pending.
     """
     checks = verify(desired, offer, running)
     status = running.get(f"{VOICE_LINE}Status", "")
     if desired.values.get(f"{VOICE_LINE}Enable") != "Enabled" or status not in PENDING:
         return checks
     deadline = time.monotonic() + register_s
-    pause = 0.01
     line: Mapping[str, str] = running
     while status in PENDING and time.monotonic() < deadline:
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.5)
+        await asyncio.sleep(REGISTER_POLL_S)
         line = await session.get(VOICE_LINE)
         status = line.get(f"{VOICE_LINE}Status", "")
     check = _voip_check(desired, line)
