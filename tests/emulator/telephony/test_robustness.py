@@ -260,3 +260,31 @@ async def test_a_fuzz_run_of_100000_mutated_messages_crashes_nothing_and_leaves_
     finally:
         phone.close()
     await drained(core, clock)
+
+
+async def test_an_invite_that_has_run_out_of_hops_gets_483(core: OperatorCore) -> None:
+    from emulator.sip.digest import Challenge, answer
+
+    phone = Phone(core)
+    try:
+        phone.send(request("REGISTER", phone.port, authorization=None))
+        challenge = parse(await phone.receive()).headers.get("WWW-Authenticate") or ""
+        nonce = challenge.split('nonce="')[1].split('"')[0]
+        good = answer(
+            Challenge(realm=core.domain, nonce=nonce, algorithm="MD5"),
+            method="REGISTER",
+            uri="sip:127.0.0.1",
+            username=LINE.user,
+            password=LINE.password,
+        )
+        phone.send(request("REGISTER", phone.port, authorization=good))
+        registered = parse(await phone.receive())
+        assert isinstance(registered, Response)
+        assert registered.status == 200
+        # From where it registered, the line is trusted: 100 Trying, then the hop count.
+        invite = request("INVITE", phone.port, authorization=None)
+        phone.send(invite.replace(b"Max-Forwards: 70", b"Max-Forwards: 0"))
+        statuses = [int((await phone.receive()).split(b" ", 2)[1]) for _ in range(2)]
+        assert statuses == [100, 483]
+    finally:
+        phone.close()

@@ -146,3 +146,35 @@ async def test_a_sipp_call_to_a_forwarding_line_reaches_the_target_and_charges_t
     assert result.ok, result.summary()
     [leg] = records
     assert (leg.account, leg.forwarded_from, leg.callee) == ("box-carol", carol.number, BOB.number)
+
+
+async def test_a_sipp_caller_who_gives_up_cancels_and_the_phone_stops_ringing(
+    core: OperatorCore,
+) -> None:
+    paris = core.add_phone(PARIS, Behaviour(answer_after_s=None))
+    result = await run_sipp(
+        SCENARIOS / "uac_cancel.xml",
+        core.address,
+        rate=100,
+        service=PARIS,
+        account=account(ALICE, core),
+    )
+    assert result.ok, result.summary()
+    assert paris.state is PhoneState.IDLE
+    assert paris.shown == [ALICE.number]
+    assert core.log[-1].status == 487
+
+
+async def test_sipp_calls_over_tcp(core: OperatorCore) -> None:
+    core.add_phone(PARIS, Behaviour(answer_after_s=0))
+    result = await run_sipp(
+        SCENARIOS / "uac_call.xml",
+        core.address,
+        calls=3,
+        rate=10,  # one call at a time: the phone would be busy for an overlapping one
+        service=PARIS,
+        account=account(ALICE, core),
+        extra=(*SHORT_CALL, "-t", "t1"),
+    )
+    assert result.ok, result.summary()
+    assert [call.answered_by for call in core.log] == [PARIS] * 3
