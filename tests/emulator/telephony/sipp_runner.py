@@ -36,16 +36,18 @@ SIPP: Final = shutil.which("sipp")
 SCENARIOS: Final = Path(__file__).with_name("sipp")
 """The lab's scenarios: register_auth.xml, uac_call.xml, uas_answer.xml..."""
 
-BUILT_IN: Final = ("uac", "uas", "regexp", "branchc", "branchs", "uac_pcap")
+BUILT_IN: Final = ("uac", "uas", "regexp", "branchc", "branchs")
 """The scenarios built into SIPp (-sn), which every function here also takes by name."""
 
 ATTEMPTS: Final = 5
 """Launches tried with fresh ports when another process took one between choice and bind."""
 
-# SIPp's own choice of ports does not suit parallel tests: without -p (or with -p 0) it tries
-# 5060, 5061... in turn, the media ports from 6000 up and the control port from 8888 up, and a
-# race for one of them is fatal. So every port is chosen here, by binding port 0 and letting it
-# go, and a lost race (exit status 254, "Address already in use") is a relaunch.
+# SIPp's own choice of ports does not suit parallel tests: without -p (or with -p 0) it takes
+# the first free port from 5060 up, which the caller then has to guess, the media ports from
+# 6000 up in two steps (audio, then video two above), which two SIPps starting together can
+# fail, and a control port from 8888 up on every interface. So every port is chosen here, by
+# binding port 0 and letting it go, and a lost race (exit status 254, "Address already in
+# use") is a relaunch with new ones.
 _LOST_RACE: Final = 254
 # A fatal start-up error (a failed bind) says "errno = N", and warnings do not.
 _FATAL: Final = re.compile(r"errno = \d+")
@@ -283,6 +285,7 @@ class _SippProcess:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=workdir.name,  # where SIPp writes its logs
+                limit=1 << 20,  # a line of SIPp's: a whole SIP message in a complaint
             )
         except BaseException:
             workdir.cleanup()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from pathlib import Path
 from typing import cast
@@ -14,6 +15,7 @@ from emulator.sip.digest import DigestAuthority
 from emulator.sip.headers import parse_name_addr
 from emulator.sip.message import Request, Response, parse, serialize
 from profiles.clock import SimulatedClock
+from tests.emulator.telephony import sipp_runner
 from tests.emulator.telephony.sipp_runner import (
     SCENARIOS,
     SIPP,
@@ -297,6 +299,36 @@ async def test_agents_started_together_listen_on_different_ports() -> None:
         assert len({agent.port for agent in agents}) == 4
     finally:
         await asyncio.gather(*(agent.stop() for agent in agents))
+
+
+@needs_sipp
+async def test_an_agent_asked_for_a_taken_port_says_so() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        with pytest.raises(SippError, match=r"did not start(.|\n)*Address already in use"):
+            await SippAgent.start("uas", local_port=port)
+
+
+@needs_sipp
+async def test_a_port_taken_between_its_choice_and_sipps_bind_is_chosen_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        offered: list[int] = []
+        choose = sipp_runner._choose_ports
+
+        def taken_first(host: str, sip: int) -> sipp_runner._Ports:
+            ports = choose(host, sip) if offered else dataclasses.replace(choose(host, 0), sip=port)
+            offered.append(ports.sip)
+            return ports
+
+        monkeypatch.setattr(sipp_runner, "_choose_ports", taken_first)
+        async with await SippAgent.start("uas") as bob:
+            assert offered[0] == port
+            assert bob.port == offered[-1] != port
 
 
 @needs_sipp
