@@ -115,8 +115,8 @@ def response_to(
             if name == "To" and to_tag is not None and not _has_tag(value):
                 value = f"{value};tag={to_tag}"
             fields.append((name, value))
-    fields.extend(headers)
-    # Salvaged headers are copied as they came, even a list that does not split, so that
-    # the client can match the answer to its request.
-    built = Headers(fields) if isinstance(request, Request) else Headers._trusted(fields)
-    return Response(status, reason or reason_for(status), built, body)
+    # The copied fields were checked when the request was parsed (salvaged ones are copied as
+    # they came, even a list that does not split, so that the client can match the answer);
+    # only the added ones need checking.
+    fields.extend(Headers(headers))
+    return Response(status, reason or reason_for(status), Headers._trusted(fields), body)

@@ -687,12 +687,21 @@ def serialize(message: Request | Response) -> bytes:
         raise ValueError(f"version {_show(version)} is not SIP/x.y")
     lines = [start]
     joining = ""
-    for name, value in message.headers.set("Content-Length", str(len(message.body))):
+    length = f"Content-Length: {len(message.body)}"
+    for name, value in message.headers:
+        if name == "Content-Length":
+            # Where it first was, with the body's real length; once.
+            if length:
+                lines.append(length)
+                length, joining = "", ""
+            continue
         if name == joining and value and len(lines[-1]) + len(value) < _JOINED_LINE_LENGTH:
             lines[-1] += ", " + value
             continue
         lines.append(f"{name}: {value}")
         joining = name if name in _JOINED_HEADERS and value else ""
+    if length:
+        lines.append(length)
     lines.append("\r\n")
     return "\r\n".join(lines).encode("utf-8") + message.body
 
