@@ -153,8 +153,14 @@ class Fleet:
     subscribers: Iterable[Subscriber] = ()
     #: Records the SIP traffic of the operator core (`tap.write(path)` gives a pcap).
     tap: PcapTap | None = None
+    #: The index of the first box among all the bench's boxes: its numbers and (with
+    #: `own_addresses`) its address come from it, so that fleets sharing a core do not clash.
+    first_index: int = 0
     served: list[ServedBox] = field(default_factory=list)
+    #: The operator core; one given here is shared (several fleets on one bench) and is not
+    #: closed with this fleet.
     core: OperatorCore | None = None
+    _own_core: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.boxes < 0:
@@ -174,12 +180,16 @@ class Fleet:
         names = self.box_names()
         if self.telephony and self.core is None:
             self.core = await OperatorCore.start(clock=self.clock, tap=self.tap)
+            self._own_core = True
             for subscriber in self.subscribers:
                 self.core.add_subscriber(subscriber)
         for first in range(0, len(names), START_BATCH):
             batch = names[first : first + START_BATCH]
             started = await asyncio.gather(
-                *(self._serve(first + i, name, model) for i, name in enumerate(batch))
+                *(
+                    self._serve(self.first_index + first + i, name, model)
+                    for i, name in enumerate(batch)
+                )
             )
             for served in started:
                 self.served.append(served)
@@ -240,7 +250,7 @@ class Fleet:
         """Stop every server and save every box that has a state directory."""
         served, self.served = self.served, []
         await asyncio.gather(*(s.close() for s in served), return_exceptions=True)
-        if self.core is not None:
+        if self.core is not None and self._own_core:
             await self.core.close()
             self.core = None
         for s in served:

@@ -170,6 +170,12 @@ class VoipLine:
             return
         self._register()
 
+    def reregister(self) -> None:
+        """Register again now, as after a reboot of the line (the settings unchanged)."""
+        if self.settings is not None and self.settings.enabled and self.registrar is not None:
+            self._cancel_timer()
+            self._register()
+
     def _register(self) -> None:
         """Register, or refresh: a refresh keeps the Call-ID (RFC 3261 10.2.4)."""
         assert self.settings is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from emulator.cli import emulate
+from labs.lab_cli import lab
 from profiles.cli import offers, rate
 from provisioning.cli import provision_command
 
@@ -19,6 +20,7 @@ livebox.add_command(offers)
 livebox.add_command(rate)
 livebox.add_command(emulate)
 livebox.add_command(provision_command)
+livebox.add_command(lab)
 
 
 def main() -> None:

@@ -114,6 +114,12 @@ class SimulatedClock:
         )
         return timer
 
+    def next_deadline(self) -> float | None:
+        """The monotonic reading of the next sleeper or timer due, None when none waits."""
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
     @property
     def pending(self) -> int:
         """How many sleepers and timers wait (cancelled ones excluded)."""

@@ -50,6 +50,8 @@ class SipStack:
         self._timer_at: float | None = None
         #: Told when a server transaction times out (e.g. a 2xx never ACKed).
         self.on_server_timeout: Callable[[ServerTransaction], None] | None = None
+        #: Hosts whose messages are ignored, as if the network to them were down (a fault).
+        self.unreachable: set[str] = set()
 
     async def open(
         self,
@@ -110,6 +112,8 @@ class SipStack:
     # -- receiving and timers ---------------------------------------------------------------
 
     def _on_message(self, message: Request | Response, peer: Peer) -> None:
+        if peer.host in self.unreachable:
+            return
         now = self.clock.monotonic()
         if isinstance(message, Response):
             _, actions = self.transactions.receive_response(message, now)

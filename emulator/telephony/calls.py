@@ -23,6 +23,8 @@ from profiles.model import LineName
 from profiles.records import CallRecord, Disposition, ForwardReason
 
 NO_RULES = ForwardingRules()
+#: The operator core as a party of a call's ladder diagram.
+CORE = "core"
 
 
 class Origin(Protocol):
@@ -141,6 +143,9 @@ class Call:
         self._ended_at: float | None = None
         self._timer: Timer | None = None
         self._ended = asyncio.Event()
+        #: What happened, as arrows of a ladder diagram: (time, from, to, label).
+        self.events: list[tuple[dt.datetime, str, str, str]] = []
+        self._event(caller, CORE, f"INVITE {dialled}")
 
     def __repr__(self) -> str:
         return f"Call({self.caller} -> {self.dialled}, {self.state}, by={self.answered_by})"
@@ -166,6 +171,13 @@ class Call:
     def start(self) -> None:
         self._try(self.dialled)
 
+    def _event(self, source: str, target: str, label: str) -> None:
+        self.events.append((self.network.clock.now(), source, target, label))
+
+    @property
+    def _callee(self) -> str:
+        return self.destination.number if self.destination else self.dialled
+
     def _try(self, number: str) -> None:
         destination = self.network.destination(number)
         self.destination = destination
@@ -185,6 +197,7 @@ class Call:
             else:
                 self._fail(480)
         else:
+            self._event(CORE, number, "INVITE")
             self.attempt = destination.open(self)
             ring_for = rules.ring_timeout_s if rules.no_answer else destination.voicemail_after_s
             if ring_for:
@@ -202,6 +215,7 @@ class Call:
             self._fail(483)
             return
         self.hop_owners.append((hop, owner, self.network.clock.now()))
+        self._event(CORE, CORE, f"forwarded by {hop.forwarder} ({reason}) to {target}")
         self._try(target)
 
     def _no_answer(self) -> None:
@@ -210,11 +224,13 @@ class Call:
             return
         attempt, self.attempt = self.attempt, None
         if attempt is not None:
+            self._event(CORE, self._callee, "CANCEL (no answer)")
             attempt.cancel()
         rules = self.destination.rules
         if rules.no_answer:
             self._forward(rules.no_answer, ForwardReason.NO_ANSWER)
         elif self.destination.voicemail_after_s:
+            self._event(CORE, f"voicemail:{self.destination.number}", "INVITE")
             self.attempt = self.network.voicemail(self, self.destination.number)
             self.attempt.start(self.offer)
         else:
@@ -225,6 +241,8 @@ class Call:
     def callee_ringing(self, attempt: Attempt) -> None:
         if attempt is self.attempt and self.state is CallState.SETUP:
             self.state = CallState.RINGING
+            self._event(self._callee, CORE, "180 Ringing")
+            self._event(CORE, self.caller, "180 Ringing")
             self.origin.ringing()
 
     def callee_answered(self, attempt: Attempt, answer: bytes, number: str) -> None:
@@ -234,6 +252,8 @@ class Call:
         self._cancel_timer()
         self.state = CallState.CONNECTED
         self.answered_by = number
+        self._event(number, CORE, "200 OK")
+        self._event(CORE, self.caller, "200 OK")
         self._answered_at = self.network.clock.monotonic()
         self.origin.connected(answer)
 
@@ -242,6 +262,7 @@ class Call:
             return
         self._cancel_timer()
         self.attempt = None
+        self._event(self._callee, CORE, str(status))
         rules = self.destination.rules if self.destination else NO_RULES
         if status in BUSY_STATUSES and rules.busy:
             self._forward(rules.busy, ForwardReason.BUSY)
@@ -252,6 +273,8 @@ class Call:
 
     def callee_hung_up(self, attempt: Attempt) -> None:
         if attempt is self.attempt and self.state is CallState.CONNECTED:
+            self._event(self.answered_by or self._callee, CORE, "BYE")
+            self._event(CORE, self.caller, "BYE")
             self.origin.released()
             self._end(200)
 
@@ -264,11 +287,15 @@ class Call:
         self._cancel_timer()
         attempt, self.attempt = self.attempt, None
         if self.state is CallState.CONNECTED:
+            self._event(self.caller, CORE, "BYE")
             if attempt is not None:
+                self._event(CORE, self.answered_by or self._callee, "BYE")
                 attempt.release()
             self._end(200)
         else:
+            self._event(self.caller, CORE, "CANCEL")
             if attempt is not None:
+                self._event(CORE, self._callee, "CANCEL")
                 attempt.cancel()
             self._end(487)
 
@@ -314,6 +341,7 @@ class Call:
     # -- the end ----------------------------------------------------------------------------
 
     def _fail(self, status: int) -> None:
+        self._event(CORE, self.caller, str(status))
         self.origin.failed(status)
         self._end(status)
 

@@ -111,6 +111,8 @@ class OperatorCore:
         self.dialogs: dict[str, SipOrigin | SipAttempt] = {}
         self.record_sinks: list[RecordSink] = []
         self.log: collections.deque[Call] = collections.deque(maxlen=LOG_SIZE)
+        #: Calls in the order they started (the newest last), finished or not.
+        self.started: collections.deque[Call] = collections.deque(maxlen=LOG_SIZE)
         self.active: set[Call] = set()
         self._media: asyncio.DatagramTransport | None = None
         self._media_port = 9
@@ -323,6 +325,7 @@ class OperatorCore:
             return call
         call = Call(self, origin, caller=phone.number, dialled=number, offer=b"", caller_line=owner)
         self.active.add(call)
+        self.started.append(call)
         self.soon(call.start)
         return call
 
@@ -428,6 +431,7 @@ class OperatorCore:
         transaction.context = origin
         self.dialogs[call_id] = origin
         self.active.add(call)
+        self.started.append(call)
         call.start()
 
     def _registered_caller(self, request: Request, source: Peer) -> Subscriber | None:

@@ -1,0 +1,1 @@
+"""Tests of the labs: scenarios, their runner and reports."""
