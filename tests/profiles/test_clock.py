@@ -97,3 +97,13 @@ async def test_the_real_clock_runs_timers_in_the_event_loop() -> None:
     done = asyncio.get_running_loop().create_future()
     clock.call_later(0, lambda: done.set_result(clock.monotonic()))
     assert await asyncio.wait_for(done, 5) <= clock.monotonic()
+
+
+async def test_the_next_deadline_skips_cancelled_timers() -> None:
+    clock = SimulatedClock(START)
+    assert clock.next_deadline() is None
+    first = clock.call_later(5, lambda: None)
+    clock.call_later(9, lambda: None)
+    assert clock.next_deadline() == 5.0
+    first.cancel()
+    assert clock.next_deadline() == 9.0
