@@ -100,23 +100,20 @@ def summary_table(results: Sequence[LabResult]) -> Table:
     return table
 
 
-def steps_table(results: Sequence[LabResult]) -> Table:
-    """One row per step of every scenario, with its line, its outcome and why it failed."""
-    table = Table(title="Lab steps", title_justify="left")
-    for column in ("scenario", "#", "line", "kind", "summary", "outcome", "detail"):
+def steps_table(result: LabResult) -> Table:
+    """One row per step of a scenario: its line in the file, its outcome and what happened."""
+    table = Table(title=f"{result.scenario}: steps", title_justify="left")
+    for column in ("#", "line", "step", "outcome", "what happened"):
         table.add_column(column, justify="right" if column in ("#", "line") else "left")
-    for result in results:
-        for step in result.steps:
-            table.add_row(
-                Text(result.scenario),
-                f"{step.index:02d}",
-                str(step.line) if step.line is not None else "",
-                Text(step.kind),
-                Text(step.summary),
-                Text(_outcome(step)),
-                Text(step.detail),
-                style="red" if step.ok is False else None,
-            )
+    for step in result.steps:
+        table.add_row(
+            f"{step.index:02d}",
+            str(step.line) if step.line is not None else "",
+            Text(step.kind),
+            Text(_outcome(step)),
+            Text(step.detail),
+            style="red" if step.ok is False else None,
+        )
     return table
 
 
@@ -139,7 +136,8 @@ def render_summary(results: Sequence[LabResult], console: Console) -> None:
                     (step.detail or _outcome(step), "red"),
                 )
             )
-    console.print(steps_table(results))
+    for result in results:
+        console.print(steps_table(result))
     console.print(summary_table(results))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from emulator.fleet import Fleet, LineSpec, ServedBox
+from emulator.sip.compose import reason_for
 from emulator.sip.pcap import PcapTap
 from emulator.telephony.calls import Call, CallState
 from emulator.telephony.core import OperatorCore
@@ -290,7 +291,14 @@ class LabRun:
             f"{len(results) - changed - len(failed)} unchanged"
         )
         if len(results) == 1:
-            summary = results[0].verdict
+            only = results[0]
+            summary = only.verdict
+            if step.check and not only.failed:
+                summary = (
+                    f"check only: {len(only.diff)} changes to apply, nothing applied"
+                    if only.diff
+                    else "check only: the box already matches the site"
+                )
         if step.expect is None:
             return None, summary
         verdicts = {_provision_verdict(r, check=step.check) for r in results}
@@ -382,7 +390,11 @@ class LabRun:
         finally:
             if callee is not None and kept is not None:
                 callee.behaviour = kept
-        where = call.answered_by or f"status {call.status}"
+        where = (
+            f"answered by {call.answered_by}"
+            if call.answered_by
+            else f"not answered ({call.status} {reason_for(call.status or 500)})"
+        )
         hops = (
             " via " + ", ".join(f"{h.reason} to {h.target}" for h in call.hops) if call.hops else ""
         )
