@@ -7,11 +7,12 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from emulator.dsl import LineProfileError, Technology
-from emulator.fleet import Fleet, LineSpec, ServedBox
+from emulator.fleet import Fleet, LineSpec, ServedBox, Shard
 from emulator.sip.pcap import PcapTap
 from emulator.telephony.registrar import Subscriber
 from emulator.telephony.subscribers import load_subscribers, parse_subscriber
@@ -83,6 +84,18 @@ from profiles.catalogue import Catalogue, DataFileError, UnknownOfferError
     "and optionally user.",
 )
 @click.option(
+    "--inventory",
+    "inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Serve the boxes of this inventory (livebox provision's), each where its site says.",
+)
+@click.option(
+    "--shard",
+    "shard_text",
+    metavar="I/N",
+    help="With --inventory: serve only the I-th of N slices, so that N processes serve one bench.",
+)
+@click.option(
     "--pcap",
     "pcap_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -103,6 +116,8 @@ def emulate(
     sip_password: str,
     subscriber_args: tuple[str, ...],
     subscribers_file: Path | None,
+    inventory: Path | None,
+    shard_text: str | None,
     pcap_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -124,32 +139,73 @@ def emulate(
         raise click.ClickException(str(exc)) from None
     if subscribers and not telephony:
         raise click.ClickException("external subscribers need telephony (drop --no-telephony)")
+    placements = _placements(inventory, shard_text)
     if pcap_path is not None and not telephony:
         raise click.ClickException("--pcap records SIP: it needs telephony (drop --no-telephony)")
-    fleet = Fleet(
-        offer,
-        boxes=boxes,
-        line=line,
-        admin_user=user,
-        admin_password=password,
-        state_dir=state_dir,
-        own_addresses=own_addresses,
-        telephony=telephony,
-        sip_password=sip_password,
-        subscribers=subscribers,
-        tap=PcapTap() if pcap_path else None,
-    )
+    tap = PcapTap() if pcap_path else None
+    if placements is None:
+        fleets = [
+            Fleet(
+                offer,
+                boxes=boxes,
+                line=line,
+                admin_user=user,
+                admin_password=password,
+                state_dir=state_dir,
+                own_addresses=own_addresses,
+                telephony=telephony,
+                sip_password=sip_password,
+            )
+        ]
+    else:  # one fleet per offer of the inventory's slice, sharing one operator core
+        fleets = [
+            Fleet(
+                catalogue.offer(name),
+                names=list(boxes_of_offer),
+                line=line,
+                admin_user=user,
+                admin_password=password,
+                state_dir=state_dir,
+                telephony=telephony,
+                sip_password=sip_password,
+                placements=boxes_of_offer,
+            )
+            for name, boxes_of_offer in placements.items()
+        ]
+    if fleets:
+        fleets[0].subscribers, fleets[0].tap = subscribers, tap
     try:
-        asyncio.run(_serve(fleet, as_json))
+        asyncio.run(_serve(fleets, as_json))
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot serve the boxes: {exc}") from None
-    if fleet.tap is not None and pcap_path is not None:
+    if tap is not None and pcap_path is not None:
         try:
-            written = fleet.tap.write(pcap_path)
+            written = tap.write(pcap_path)
         except OSError as exc:
             raise click.ClickException(f"cannot write {pcap_path}: {exc.strerror}") from None
         if not as_json:
             click.echo(f"{written} SIP packets written to {pcap_path}.", err=True)
+
+
+def _placements(inventory: Path | None, shard_text: str | None) -> dict[str, Any] | None:
+    """The boxes of an inventory's slice, read by the reader the root command provides."""
+    if inventory is None:
+        if shard_text is not None:
+            raise click.BadParameter("--shard slices an inventory: give --inventory too")
+        return None
+    try:
+        shard = Shard.parse(shard_text or "1/1")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from None
+    context = click.get_current_context()
+    reader = (context.find_object(dict) or {}).get("placements")
+    if reader is None:
+        raise click.ClickException("--inventory needs the livebox command (it reads sites)")
+    try:
+        placements: dict[str, Any] = reader(inventory, shard)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    return placements
 
 
 def _subscribers(
@@ -169,7 +225,7 @@ def _subscribers(
     return subscribers
 
 
-async def _serve(fleet: Fleet, as_json: bool) -> None:
+async def _serve(fleets: list[Fleet], as_json: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -192,12 +248,17 @@ async def _serve(fleet: Fleet, as_json: bool) -> None:
         sys.stdout.flush()
 
     try:
-        await fleet.start(on_ready=announce)
+        for fleet in fleets:
+            fleet.core = fleet.core or fleets[0].core  # the first one starts it
+            await fleet.start(on_ready=announce)
         if not as_json:
-            click.echo(f"{len(fleet.served)} boxes ready; Ctrl-C to stop.", err=True)
+            count = sum(len(fleet.served) for fleet in fleets)
+            click.echo(f"{count} boxes ready; Ctrl-C to stop.", err=True)
         await stop.wait()
     finally:
-        await fleet.close()
+        for fleet in reversed(fleets):  # the first one closes the core it started
+            await fleet.close()
         if not as_json:
-            saved = f", saved in {fleet.state_dir}" if fleet.state_dir else ""
+            state = fleets[0].state_dir if fleets else None
+            saved = f", saved in {state}" if state else ""
             click.echo(f"stopped{saved}.", err=True)

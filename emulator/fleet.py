@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -65,6 +65,25 @@ class LineNumbers:
         voip = f"+339{70000000 + index:08d}"
         # The SIP user is the line's number, as the operator's SIP accounts are.
         return cls(voip=voip, classic=f"+331{40000000 + index:08d}", sip_user=voip)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where and how one box of a fleet is served, when an inventory says so (a shard).
+
+    Ports 0 are free ports; `numbers` and `sip_password` are the VoIP line's account at the
+    operator (its site's directory number, SIP user and password).
+    """
+
+    host: str
+    ssh_port: int = 0
+    http_port: int = 0
+    admin_user: str | None = None
+    admin_password: str | None = field(default=None, repr=False)
+    numbers: LineNumbers | None = None
+    sip_password: str | None = field(default=None, repr=False)
+    #: The classic line's redirect-on-failure number, at the exchange.
+    continuity: str | None = None
 
 
 @dataclass(slots=True)
@@ -156,6 +175,8 @@ class Fleet:
     #: The index of the first box among all the bench's boxes: its numbers and (with
     #: `own_addresses`) its address come from it, so that fleets sharing a core do not clash.
     first_index: int = 0
+    #: Per box name: where and how to serve it (otherwise free ports, the fleet's logins).
+    placements: Mapping[str, Placement] = field(default_factory=dict)
     served: list[ServedBox] = field(default_factory=list)
     #: The operator core; one given here is shared (several fleets on one bench) and is not
     #: closed with this fleet.
@@ -199,18 +220,22 @@ class Fleet:
                         await result
 
     async def _serve(self, index: int, name: str, model: DataModel) -> ServedBox:
+        placement = self.placements.get(name) or Placement(
+            box_address(index) if self.own_addresses else "127.0.0.1"
+        )
         box = EmulatedBox.create(
             name,
             self.offer,
             self.line.profile(),
             clock=self.clock,
-            admin_user=self.admin_user,
-            admin_password=self.admin_password,
+            admin_user=placement.admin_user or self.admin_user,
+            admin_password=placement.admin_password or self.admin_password,
             model=model,
             state_dir=self.state_dir / name if self.state_dir else None,
         )
-        host = box_address(index) if self.own_addresses else "127.0.0.1"
-        ssh, http = SshServer(box, host=host, port=0), SysbusServer(box, host=host, port=0)
+        host = placement.host
+        ssh = SshServer(box, host=host, port=placement.ssh_port)
+        http = SysbusServer(box, host=host, port=placement.http_port)
         try:
             await ssh.start()
             await http.start()
@@ -219,14 +244,14 @@ class Fleet:
             raise
         served = ServedBox(box, ssh, http)
         if self.core is not None:
-            await self._connect_lines(served, index, host)
+            await self._connect_lines(served, index, placement)
         return served
 
-    async def _connect_lines(self, served: ServedBox, index: int, host: str) -> None:
+    async def _connect_lines(self, served: ServedBox, index: int, placement: Placement) -> None:
         """Give the box its numbers on the operator core and start its VoIP line's agent."""
-        core, box = self.core, served.box
+        core, box, host = self.core, served.box, placement.host
         assert core is not None
-        numbers = LineNumbers.of(index)
+        numbers = placement.numbers or LineNumbers.of(index)
 
         def forwarding() -> ForwardingRules:
             try:
@@ -237,11 +262,18 @@ class Fleet:
                 return ForwardingRules()
 
         core.add_subscriber(
-            Subscriber(numbers.voip, numbers.sip_user, self.sip_password),
+            Subscriber(numbers.voip, numbers.sip_user, placement.sip_password or self.sip_password),
             owner=CustomerLine(box.name, LineName.VOIP),
             rules=forwarding,
         )
-        core.add_classic_line(ClassicLine(numbers.classic, account=box.name, plan=core.plan))
+        core.add_classic_line(
+            ClassicLine(
+                numbers.classic,
+                account=box.name,
+                plan=core.plan,
+                continuity=placement.continuity,
+            )
+        )
         served.voip = VoipLine(box, host, core.resolver)
         await served.voip.start()
         served.numbers, served.core = numbers, core
@@ -278,3 +310,32 @@ class Fleet:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """The I-th of N slices of a bench's boxes (from 1), for N emulator processes."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 1 <= self.index <= self.count:
+            raise ValueError(f"shard {self.index}/{self.count}: expected I/N with 1 <= I <= N")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`I/N`, e.g. `2/4`; ValueError saying what is wrong."""
+        index, slash, count = text.partition("/")
+        if not slash or not index.strip().isdigit() or not count.strip().isdigit():
+            raise ValueError(f"shard {text!r}: expected I/N, e.g. 2/4")
+        return cls(int(index), int(count))
+
+    def of(self, names: list[str]) -> list[str]:
+        """This shard's names: the I-th of N contiguous blocks, as even as can be."""
+        start = len(names) * (self.index - 1) // self.count
+        end = len(names) * self.index // self.count
+        return names[start:end]
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"

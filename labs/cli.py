@@ -6,14 +6,18 @@ import click
 
 from emulator.cli import emulate
 from labs.lab_cli import lab
+from labs.shard import placements
 from profiles.cli import offers, rate
 from provisioning.cli import provision_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="livebox-lab")
-def livebox() -> None:
+@click.pass_context
+def livebox(context: click.Context) -> None:
     """Provision, emulate and bill the Livebox pro of the Orange Optimale pro bundle."""
+    # `livebox emulate --inventory` reads sites, which the emulator itself never does.
+    context.obj = {"placements": placements}
 
 
 livebox.add_command(offers)
