@@ -14,6 +14,7 @@ from emulator.sip.digest import Credentials, DigestError, parse_challenge, pick
 from emulator.sip.headers import SipUri, parse_contact, parse_expires, parse_name_addr, parse_uri
 from emulator.sip.message import Headers, Request, Response, SipParseError
 from emulator.sip.peer import Peer, loopback_only
+from emulator.sip.sdp import audio_offer
 from emulator.sip.stack import SipStack
 from emulator.sip.transaction import ServerTransaction, build_cancel
 from emulator.telephony.phone import Behaviour, PhoneState, VirtualPhone
@@ -247,18 +248,8 @@ class VoipLine:
             self.stack.respond(transaction, response_to(request, 501, to_tag=new_tag()))
 
     def media(self) -> bytes:
-        return (
-            "v=0\r\n"
-            f"o=livebox 1 1 IN IP4 {self.host}\r\n"
-            "s=livebox\r\n"
-            f"c=IN IP4 {self.host}\r\n"
-            "t=0 0\r\n"
-            "m=audio 9 RTP/AVP 0 8 101\r\n"
-            "a=rtpmap:0 PCMU/8000\r\n"
-            "a=rtpmap:8 PCMA/8000\r\n"
-            "a=rtpmap:101 telephone-event/8000\r\n"
-            "a=sendrecv\r\n"
-        ).encode()
+        """The phone port's SDP; port 9 (discard): the lab carries no voice."""
+        return audio_offer(self.host, 9, origin="livebox")
 
 
 class _Authenticated:

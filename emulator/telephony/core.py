@@ -15,6 +15,7 @@ from emulator.sip.headers import SipParseError, parse_name_addr
 from emulator.sip.message import Request, Response, check_request
 from emulator.sip.pcap import PcapTap
 from emulator.sip.peer import Peer, loopback_only
+from emulator.sip.sdp import audio_offer
 from emulator.sip.stack import SipStack, TransactionUser
 from emulator.sip.transaction import ClientTransaction, ServerTransaction
 from emulator.sip.transport import FloodGuard, SipEndpoint
@@ -277,21 +278,7 @@ class OperatorCore:
 
     def media_offer(self) -> bytes:
         """An SDP body for the core's media sink (the lab carries signalling, not voice)."""
-        host = self.host
-        family = "IP6" if ":" in host else "IP4"
-        return (
-            "v=0\r\n"
-            f"o=livebox-lab 1 1 IN {family} {host}\r\n"
-            "s=livebox-lab\r\n"
-            f"c=IN {family} {host}\r\n"
-            "t=0 0\r\n"
-            f"m=audio {self._media_port} RTP/AVP 0 8 101\r\n"
-            "a=rtpmap:0 PCMU/8000\r\n"
-            "a=rtpmap:8 PCMA/8000\r\n"
-            "a=rtpmap:101 telephone-event/8000\r\n"
-            "a=fmtp:101 0-15\r\n"
-            "a=sendrecv\r\n"
-        ).encode()
+        return audio_offer(self.host, self._media_port)
 
     def finished(self, call: Call) -> None:
         self.active.discard(call)
