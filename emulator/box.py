@@ -255,10 +255,25 @@ class EmulatedBox:
 
     # -- state -------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Copy the box's live state (uptime, DSL, WAN) into the tree's read-only parameters."""
+    def refresh(self, path: str = "Device.") -> None:
+        """Copy the box's live state (uptime, DSL, WAN, VoIP line) into the tree's read-only
+        parameters: all of it, or what a read of `path` can see (a poll of the VoIP line's
+        status does not recompute the DSL line)."""
+
+        def seen(prefix: str) -> bool:
+            return prefix.startswith(path) or path.startswith(prefix)
+
         state = self.config.set_state
-        state(f"{DEVICE_INFO}UpTime", str(int(self.clock.monotonic() - self.started)))
+        if seen(DEVICE_INFO):
+            state(f"{DEVICE_INFO}UpTime", str(int(self.clock.monotonic() - self.started)))
+        if self.voip is not None and seen(VOICE_LINE):
+            state(f"{VOICE_LINE}Status", self.voip.status)
+            state(f"{VOICE_LINE}X_LIVEBOX-LAB_StatusInfo", self.voip.info)
+        if seen(DSL) or seen(WAN):
+            self._refresh_line()
+
+    def _refresh_line(self) -> None:
+        state = self.config.set_state
         mib = self.dsl.mibs()["dsl"][self.dsl.name]
         up = mib["LinkStatus"] == "Up"
         rates = self.dsl.ip_rates()
@@ -289,9 +304,6 @@ class EmulatedBox:
         for key in STATS_IN_TREE:
             state(f"{DSL}Stats.{key}", str(stats[key]))
         self._refresh_wan(up)
-        if self.voip is not None:
-            state(f"{VOICE_LINE}Status", self.voip.status)
-            state(f"{VOICE_LINE}X_LIVEBOX-LAB_StatusInfo", self.voip.info)
 
     def _refresh_wan(self, up: bool) -> None:
         state, value = self.config.set_state, self.config.value

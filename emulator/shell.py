@@ -112,7 +112,7 @@ class Shell:
     def _run(self, command: Command) -> list[str]:
         match command:
             case Get(path, depth):
-                self.box.refresh()
+                self.box.refresh(path)
                 return _parameter_lines(self._read(path, depth))
             case Set(path, values):
                 return self._set(path, values)

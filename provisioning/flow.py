@@ -164,11 +164,12 @@ def verify(desired: DesiredState, offer: Offer, running: Mapping[str, str]) -> l
 
 #: Line statuses on the way to Up: the registration is still being tried.
 PENDING = ("Registering", "Initializing")
-#: How long verification waits for the VoIP line to register after a change, and how often
-#: it reads the line's status meanwhile (a registration takes a round trip or two: a short,
-#: even pace wastes less time than a growing one, and a read on an open session is cheap).
+#: How long verification waits for the VoIP line to register after a change, and the pace of
+#: its reads of the line's status meanwhile: from the first pause, each pause half as long
+#: again, up to the last. A registration takes a round trip or two; a busy box answers late,
+#: and reading it faster would only make it busier.
 REGISTER_S = 10.0
-REGISTER_POLL_S = 0.02
+REGISTER_POLL_S = (0.05, 1.5, 0.5)
 VOIP_CHECK = "VoIP line"
 
 
@@ -196,7 +197,8 @@ async def checked(
     """`verify`, waiting up to `register_s` for a VoIP line that is still registering.
 
     A commit makes the line register anew, which takes a round trip or two to the registrar:
-    the line's status is read again every `REGISTER_POLL_S` until it is no longer pending.
+    the line's status is read again (at the pace of `REGISTER_POLL_S`) until it is no longer
+    pending.
     """
     checks = verify(desired, offer, running)
     status = running.get(f"{VOICE_LINE}Status", "")
@@ -204,8 +206,10 @@ async def checked(
         return checks
     deadline = time.monotonic() + register_s
     line: Mapping[str, str] = running
+    pause, growth, longest = REGISTER_POLL_S
     while status in PENDING and time.monotonic() < deadline:
-        await asyncio.sleep(REGISTER_POLL_S)
+        await asyncio.sleep(pause)
+        pause = min(pause * growth, longest)
         line = await session.get(VOICE_LINE)
         status = line.get(f"{VOICE_LINE}Status", "")
     check = _voip_check(desired, line)

@@ -390,7 +390,7 @@ def test_an_internal_fault_becomes_an_error_line_without_the_command(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def broken() -> None:
+    def broken(path: str = "Device.") -> None:
         raise RuntimeError("dsl model exploded")
 
     monkeypatch.setattr(box, "refresh", broken)
