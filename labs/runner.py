@@ -22,6 +22,7 @@ from emulator.telephony.calls import Call, CallState
 from emulator.telephony.core import OperatorCore
 from emulator.telephony.phone import BUSY, NO_ANSWER, Behaviour, PhoneState, VirtualPhone
 from emulator.voip import LINE
+from labs.link import ShapedLink, link_unavailable
 from labs.results import (
     CallResult,
     InvoiceLine,
@@ -61,6 +62,8 @@ MISBEHAVING_PASSWORD = "not-what-the-site-says"
 SIP_PASSWORD = "livebox-lab-sip"
 #: The longest a call may ring or wait for the network before the runner gives up on it.
 MAX_SETUP_S = 600
+#: Seconds of TCP each way through a shaped link (enough for a rate within a few %).
+LINK_MEASURE_S = 2.0
 #: Loop turns without any SIP message before the bench counts as settled.
 QUIET_TURNS = 3
 MAX_TURNS = 5_000
@@ -113,6 +116,8 @@ class LabRun:
         self.calls: dict[str, Call] = {}
         self.fleet_runs: dict[str, RunResult] = {}
         self._account_offer: dict[str, Offer] = {}
+        #: What this machine could not do (e.g. a shaped link without root), said in the result.
+        self.skipped: list[str] = []
         self._anonymous = 0
 
     # -- the whole run -----------------------------------------------------------------------
@@ -136,6 +141,7 @@ class LabRun:
                     self.progress(outcome)
             result.calls = [self._call_result(name, call) for name, call in self.calls.items()]
             result.invoices = self._invoices()
+            result.skipped = list(self.skipped)
         finally:
             await self._close()
             result.wall_s = time.perf_counter() - began
@@ -202,6 +208,8 @@ class LabRun:
             return await self._restore(step)
         if isinstance(step, AdvanceStep):
             return await self._advance(step)
+        if isinstance(step, ExpectStep) and step.link is not None:
+            return await self._expect_link(step)
         if isinstance(step, ExpectStep):
             return self._expect(step)
         raise LabError(f"a step of an unknown kind: {type(step).__name__}")
@@ -604,6 +612,23 @@ class LabRun:
         wrong = [f"{name}: expected {want}, got {got}" for name, want, got in checks if want != got]
         shown = ", ".join(f"{name} {got}" for name, _, got in checks)
         return (not wrong), ("; ".join(wrong) if wrong else shown)
+
+    async def _expect_link(self, step: ExpectStep) -> tuple[bool | None, str]:
+        """Put the box's WAN behind a real shaped link at its line's rates and measure it."""
+        box = self._targets(step.link or "")[0]
+        why = link_unavailable()
+        if why is not None:
+            self.skipped.append(f"shaped link of {box.served.name}: {why}")
+            return None, f"skipped: {why}"
+        async with ShapedLink.for_line(box.served.box.dsl) as link:
+            measure = await link.measure(seconds=LINK_MEASURE_S)
+        shown = (
+            f"down {measure.measured_down_kbps} kb/s for {measure.modelled_down_kbps} modelled, "
+            f"up {measure.measured_up_kbps} for {measure.modelled_up_kbps}: "
+            f"within {measure.within * 100:.1f}%"
+        )
+        assert step.within_pct is not None
+        return measure.within * 100 <= step.within_pct, shown
 
     def _expect_call(self, step: ExpectStep) -> list[tuple[str, object, object]]:
         call = self.calls.get(step.call or "")

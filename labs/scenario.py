@@ -804,13 +804,14 @@ EXPECT_CHECKS: Final[Mapping[str, tuple[str, ...]]] = {
     "invoice": ("total_eur", "calls_eur", "fees_eur"),
     "sla": ("met", "penalty_eur"),
     "fleet": ("succeeded", "failed", "stopped"),
+    "link": ("within_pct",),
 }
 # What a subject takes besides its checks.
 _EXPECT_OPTIONS: Final[Mapping[str, tuple[str, ...]]] = {"invoice": ("month",)}
 
 
 class ExpectStep(_Step):
-    """An expectation: one subject (call, box, invoice, sla or fleet) and its checks."""
+    """An expectation: one subject (call, box, invoice, sla, fleet or link) and its checks."""
 
     step_kind: ClassVar[str] = "expect"
     what: ClassVar[str] = "an expect step"
@@ -820,6 +821,10 @@ class ExpectStep(_Step):
     invoice: Name | None = Field(default=None, description="the box whose invoice it is")
     sla: Name | None = Field(default=None, description="the box whose last restored fault it is")
     fleet: Name | None = Field(default=None, description="a group of boxes, or one box")
+    link: Name | None = Field(
+        default=None,
+        description="the box whose WAN is put behind a real shaped link and measured (root)",
+    )
 
     reached: Endpoint | None = None
     status: Annotated[int, Strict(), Field(ge=100, le=699)] | None = None
@@ -848,6 +853,10 @@ class ExpectStep(_Step):
     succeeded: Count | None = None
     failed: Count | None = None
     stopped: Flag | None = None
+
+    within_pct: Annotated[float, Strict(), Field(gt=0, le=100)] | None = Field(
+        default=None, description="the measured IP rate within this many % of the modelled one"
+    )
 
     @model_validator(mode="after")
     def _one_subject_and_its_checks(self) -> ExpectStep:
@@ -882,7 +891,7 @@ class ExpectStep(_Step):
 
     @property
     def subject_kind(self) -> str:
-        """call, box, invoice, sla or fleet."""
+        """call, box, invoice, sla, fleet or link."""
         return next(name for name in EXPECT_CHECKS if getattr(self, name) is not None)
 
     @property

@@ -538,7 +538,7 @@ def test_expect_with_no_subject(folder: Path) -> None:
     error = mistake(folder, text)
     assert (error.line, error.field) == (written(text, "{met: true"), "steps.19.expect")
     assert error.reason == (
-        "an expectation names its subject: one of call, box, invoice, sla, fleet"
+        "an expectation names its subject: one of call, box, invoice, sla, fleet, link"
     )
 
 
