@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import asyncssh
 
@@ -21,6 +21,14 @@ from profiles.model import Offer
 
 if TYPE_CHECKING:
     from emulator.voip import VoipLine
+
+#: The tree's Line.CallState for each state of the phone on the line's port.
+CALL_STATES: Final = {
+    "idle": "Idle",
+    "ringing": "Ringing",
+    "calling": "Calling",
+    "in-call": "InCall",
+}
 
 DSL = "Device.DSL.Line.1."
 WAN = "Device.IP.Interface.2."
@@ -111,6 +119,10 @@ class EmulatedBox:
     @property
     def name(self) -> str:
         return self.identity.name
+
+    def call_list(self) -> list[dict[str, object]]:
+        """The VoIP line's last calls (sysbus getCallList), newest last; none without telephony."""
+        return list(self.voip.call_list) if self.voip is not None else []
 
     # -- creation and persistence ----------------------------------------------------------
 
@@ -269,6 +281,7 @@ class EmulatedBox:
         if self.voip is not None and seen(VOICE_LINE):
             state(f"{VOICE_LINE}Status", self.voip.status)
             state(f"{VOICE_LINE}X_LIVEBOX-LAB_StatusInfo", self.voip.info)
+            state(f"{VOICE_LINE}CallState", CALL_STATES[self.voip.phone.state])
         if seen(DSL) or seen(WAN):
             self._refresh_line()
 

@@ -64,8 +64,8 @@ Real-box names against the tree (`PM` = `Device.NAT.PortMapping.{i}.`, `SA` =
 | line enable, status, directoryNumber| LINE1 Enable, Status,              | statusInfo: LINE1     |
 |                                     |   DirectoryNumber                  | X_LIVEBOX-LAB_Status- |
 |                                     |                                    |   Info                |
-| getCallList                         | (box.call_list, when the box has   | [] until telephony    |
-|                                     |   one)                             |                       |
+| getCallList                         | (box.call_list(): the VoIP line's  | [] without telephony  |
+|                                     |   last calls)                      |                       |
 | id / Id                             | PM Alias                           | "<origin>_<id>"       |
 | origin / Origin                     | (PM Alias, before its first "_")   | "webui" when none     |
 | description / Description           | PM Description                     |                       |

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ STATUS_INFO: Final = f"{LINE}X_LIVEBOX-LAB_StatusInfo"
 #: A registration is refreshed when this share of its lifetime has gone.
 REFRESH_AT: Final = 0.5
 SDP: Final = "application/sdp"
+#: How many calls the box keeps in its call list.
+CALL_LIST: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,8 @@ class VoipLine:
         self.phone = VirtualPhone("", box.clock, Behaviour(answer_after_s=None))
         self.phone.dialler = self._dial
         self.calls: dict[str, _LineCall] = {}
+        #: The line's last calls, newest last, as the box's getCallList shows them.
+        self.call_list: collections.deque[dict[str, object]] = collections.deque(maxlen=CALL_LIST)
         self._registration: _Registration | None = None
         self._timer: Timer | None = None
         self._changed_status = asyncio.Event()
@@ -247,6 +252,28 @@ class VoipLine:
         else:
             self.stack.respond(transaction, response_to(request, 501, to_tag=new_tag()))
 
+    def log_call(self, call: _LineCall) -> None:
+        """Keep the call in the line's call list, as the box's getCallList shows it."""
+        seconds = 0
+        if call.connected_at is not None:
+            seconds = round(self.clock.monotonic() - call.connected_at)
+        answered = call.connected_at is not None
+        self.call_list.append(
+            {
+                "callId": call.call_id,
+                "remoteNumber": call.remote,
+                "remoteName": "",
+                "terminal": "FXS1",
+                "startTime": call.started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "duration": seconds,
+                "callType": "succeeded" if answered else "failed" if call.outgoing else "missed",
+                "callOrigin": "local" if call.outgoing else "remote",
+                "callDestination": call.remote if call.outgoing else self.phone.number,
+                "trunkLineNumber": self.phone.number,
+                "viewed": False,
+            }
+        )
+
     def media(self) -> bytes:
         """The phone port's SDP; port 9 (discard): the lab carries no voice."""
         return audio_offer(self.host, 9, origin="livebox")
@@ -366,6 +393,10 @@ class _LineCall(_Authenticated):
         self.remote_tag: str | None = None
         self.remote_target: SipUri | None = None
         self.connected = False
+        self.remote = ""
+        self.outgoing = False
+        self.started = line.clock.now()
+        self.connected_at: float | None = None
         line.calls[call_id] = self
 
     # incoming
@@ -375,6 +406,7 @@ class _LineCall(_Authenticated):
         self.peer = transaction.peer
         caller = parse_name_addr(invite.headers.get("From") or "<sip:anonymous@invalid>")
         self.remote_tag = caller.tag
+        self.remote = caller.uri.user or "anonymous"
         self.remote_target = _contact_uri(invite.headers) or caller.uri
         self.line.stack.respond(transaction, response_to(invite, 100))
         if self.line.phone.offer(self, caller.uri.user or "anonymous"):
@@ -386,6 +418,7 @@ class _LineCall(_Authenticated):
     def answered_by_phone(self, phone: VirtualPhone) -> None:
         if self.transaction is not None and not self.connected:
             self.connected = True
+            self.connected_at = self.line.clock.monotonic()
             self._answer(200, body=self.local_sdp)
             phone.connected()
 
@@ -442,7 +475,8 @@ class _LineCall(_Authenticated):
         ]
         if authorization:
             fields.append(("Authorization", authorization))
-        self.dialled = number
+        self.dialled = self.remote = number
+        self.outgoing = True
         self.invite = Request("INVITE", parse_uri(uri), Headers(fields), self.local_sdp)
         self.line.stack.send_request(self.invite, self.peer, self)
 
@@ -457,6 +491,7 @@ class _LineCall(_Authenticated):
             self.line.stack.send_stateless(self._in_dialog("ACK", self.cseq), self.peer)
             if not self.connected:
                 self.connected = True
+                self.connected_at = self.line.clock.monotonic()
                 if phone.call is self:
                     phone.connected()
                 else:
@@ -506,7 +541,8 @@ class _LineCall(_Authenticated):
         )
 
     def _forget(self) -> None:
-        self.line.calls.pop(self.call_id, None)
+        if self.line.calls.pop(self.call_id, None) is self:
+            self.line.log_call(self)
 
 
 def _contact_uri(headers: Headers) -> SipUri | None:

@@ -533,3 +533,25 @@ async def test_the_sip_traffic_of_a_call_can_be_written_as_a_pcap(
     for method in (b"REGISTER", b"INVITE", b"ACK", b"BYE"):
         assert method in firsts
     assert any(payload.startswith(b"SIP/2.0 200 OK") for payload in payloads)
+
+
+async def test_the_box_keeps_its_calls_in_its_call_list_and_shows_the_call_state(
+    fleet: Fleet, core: OperatorCore, livebox_clock: SimulatedClock
+) -> None:
+    served = fleet.served[0]
+    phone = box_phone(served, Behaviour(answer_after_s=1))
+    paris = core.add_phone(PARIS, NO_ANSWER)
+    call = paris.dial(voip_number(served))
+    await ring(livebox_clock, phone, 0)
+    served.box.refresh()
+    assert served.box.config.value(f"{LINE}CallState") == "Ringing"
+    await livebox_clock.advance(1)
+    await talk(livebox_clock, paris, call, 42)
+    await settle(phone.wait_for(PhoneState.IDLE))
+    served.box.refresh()
+    assert served.box.config.value(f"{LINE}CallState") == "Idle"
+    [entry] = served.box.call_list()
+    assert entry["remoteNumber"] == PARIS
+    assert entry["callType"] == "succeeded"
+    assert entry["callOrigin"] == "remote"
+    assert entry["duration"] == 42
