@@ -34,6 +34,7 @@ from emulator.telephony.legs import (
     SipAttempt,
     SipOrigin,
     VoicemailAttempt,
+    final_status,
 )
 from emulator.telephony.phone import Behaviour, VirtualPhone
 from emulator.telephony.registrar import Registrar, Subscriber
@@ -309,6 +310,7 @@ class OperatorCore:
             call = Call(self, origin, caller=phone.number, dialled=dialled, offer=b"")
             self.soon(lambda: call.refuse(484))
             self.active.add(call)
+            self.started.append(call)
             return call
         call = Call(self, origin, caller=phone.number, dialled=number, offer=b"", caller_line=owner)
         self.active.add(call)
@@ -382,24 +384,29 @@ class OperatorCore:
                 return
             assert subscriber is not None
         self.respond(transaction, response_to(request, 100))
+
+        def refuse(status: int) -> None:
+            refusal = response_to(request, final_status(request, status), to_tag=to_tag)
+            self.respond(transaction, refusal)
+
         max_forwards = headers.get("Max-Forwards")
         if max_forwards is not None and int(max_forwards) <= 0:
-            self.respond(transaction, response_to(request, 483, to_tag=to_tag))
+            refuse(483)
             return
         try:
             dialled = self.plan.classify(request.uri.user or "").number
         except ValueError:
-            self.respond(transaction, response_to(request, 484, to_tag=to_tag))
+            refuse(484)
             return
         try:
             diversions = Diversions.from_headers(
                 dialled, headers.get_all("History-Info"), headers.get_all("Diversion")
             )
         except ForwardingLoop:
-            self.respond(transaction, response_to(request, 482, to_tag=to_tag))
+            refuse(482)
             return
         except TooManyHops:
-            self.respond(transaction, response_to(request, 483, to_tag=to_tag))
+            refuse(483)
             return
         except ForwardingError:
             diversions = Diversions(dialled)  # a history we cannot read: the call starts afresh

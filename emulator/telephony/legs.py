@@ -47,11 +47,7 @@ class SipOrigin:
         self._respond(200, body=self.answer)
 
     def failed(self, status: int) -> None:
-        if status not in (404, 503) and _is_pyvoip(self.request):
-            # pyVoIP 1.6.8 ends a call only on 404 and 503; on any other final response it
-            # dials for ever. The call's record keeps the real cause.
-            status = 503
-        self._respond(status)
+        self._respond(final_status(self.request, status))
         self.close()
 
     def released(self) -> None:
@@ -105,8 +101,12 @@ class SipOrigin:
         self.core.respond(self.invite, response)
 
 
-def _is_pyvoip(request: Request) -> bool:
-    return (request.headers.get("User-Agent") or "").startswith("pyVoIP")
+def final_status(request: Request, status: int) -> int:
+    """The failure status to send a caller: `status`, except to pyVoIP 1.6.8, which ends a call
+    only on 404 and 503 and dials for ever on any other (the call keeps the real cause)."""
+    if status in (404, 503) or not (request.headers.get("User-Agent") or "").startswith("pyVoIP"):
+        return status
+    return 503
 
 
 class SipAttempt:
@@ -197,9 +197,6 @@ class SipAttempt:
     def bye_received(self) -> None:
         self._end()
         self.call.callee_hung_up(self)
-
-    def cancelled(self) -> None:  # the far end does not CANCEL a call it is being offered
-        pass
 
     def _in_dialog(self, method: str, cseq: int) -> Request:
         to = f"<sip:{self.number}@{self.core.domain};user=phone>"
