@@ -180,9 +180,14 @@ class SipAttempt:
                     self.remote_target = parsed.uri
         number = parse_cseq(headers.get("CSeq") or "1 INVITE").seq
         self.core.send_stateless(self._in_dialog("ACK", number), self.binding.peer)
-        if not self.answered:
-            self.answered = True
-            self.call.callee_answered(self, response.body, self.number)
+        if self.answered:
+            return  # a retransmitted 2xx: ACKed again, nothing more
+        self.answered = True
+        if self._ended:
+            # A 2xx that raced our CANCEL (pyVoIP answers a cancelled call): hang it up.
+            self.core.send_request(self._in_dialog("BYE", 2), self.binding.peer, None)
+            return
+        self.call.callee_answered(self, response.body, self.number)
 
     def cancel(self) -> None:
         if self.invite is not None and not self.answered and not self._ended:
