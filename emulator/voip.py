@@ -122,20 +122,37 @@ class VoipLine:
         self.call_list: collections.deque[dict[str, object]] = collections.deque(maxlen=CALL_LIST)
         self._registration: _Registration | None = None
         self._timer: Timer | None = None
+        self._endpoint_open: asyncio.Future[None] | None = None
+        self._pending: asyncio.Future[None] | None = None
         self._changed_status = asyncio.Event()
         #: The last INVITE the network sent the line (to check History-Info, Diversion...).
         self.last_invite: Request | None = None
 
     async def start(self) -> None:
-        await self.stack.open(self.host, 0, tcp=False)  # the box speaks UDP to its registrar
+        """Follow the tree; the line's socket opens when the line is first enabled, so that
+        a fleet of idle boxes holds no SIP sockets."""
         self.box.subscribe(self._changed)
         self.box.voip = self
+        if LineSettings.of(self.box).enabled:
+            await self._open()
         self.apply()
+
+    async def _open(self) -> None:
+        if self._endpoint_open is None:
+            self._endpoint_open = asyncio.ensure_future(
+                self.stack.open(self.host, 0, tcp=False)  # the box speaks UDP to its registrar
+            )
+        await self._endpoint_open
 
     async def close(self) -> None:
         self._cancel_timer()
         self.box.config.unsubscribe(self._changed)
-        await self.stack.close()
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+        if self._endpoint_open is not None:
+            if not self._endpoint_open.done():
+                self._endpoint_open.cancel()
+            await self.stack.close()
 
     @property
     def contact(self) -> str:
@@ -176,6 +193,18 @@ class VoipLine:
             return
         self._register()
 
+    async def ready(self) -> None:
+        """Return once what the last change started is under way: the line's socket open
+        and its first REGISTER sent (for tests that then move simulated time)."""
+        for step in (self._endpoint_open, self._pending):
+            if step is not None:
+                await step
+
+    async def _register_when_open(self) -> None:
+        await self._open()
+        if self.settings is not None and self.settings.enabled and self.status == "Registering":
+            self._register()
+
     def reregister(self) -> None:
         """Register again now, as after a reboot of the line (the settings unchanged)."""
         if self.settings is not None and self.settings.enabled and self.registrar is not None:
@@ -187,6 +216,10 @@ class VoipLine:
         assert self.settings is not None
         if self.status != "Up":
             self._set("Registering", self.info)
+        if self._endpoint_open is None or not self._endpoint_open.done():
+            # The line was just enabled: register once its socket is open.
+            self._pending = asyncio.ensure_future(self._register_when_open())
+            return
         if self._registration is None:
             self._registration = _Registration(self, self.settings)
         self._registration.challenged = False

@@ -238,7 +238,7 @@ class LabRun:
             total += stats.received + stats.sent
         for box in self.boxes.values():
             voip = box.served.voip
-            if voip is not None:
+            if voip is not None and voip.stack.is_open:
                 stats = voip.stack.endpoint.stats
                 total += stats.received + stats.sent
         return total

@@ -67,6 +67,10 @@ class SipStack:
         )
 
     @property
+    def is_open(self) -> bool:
+        return self._endpoint is not None
+
+    @property
     def endpoint(self) -> SipEndpoint:
         if self._endpoint is None:
             raise RuntimeError("the SIP stack is not open")

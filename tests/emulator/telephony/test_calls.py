@@ -167,6 +167,7 @@ async def test_a_registrar_that_does_not_answer_leaves_the_line_down_and_retried
     await fleet.core.close()  # the registrar is unreachable
     provision_voip(served, fleet.sip_password)
     await settle(served.voip.wait_for("Registering"))
+    await settle(served.voip.ready())  # the REGISTER is out: Timer F runs from now
     await livebox_clock.advance(64 * 0.5 + 1)  # Timer F
     await settle(served.voip.wait_for("Error"))
     assert "does not answer" in served.voip.info
