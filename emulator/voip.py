@@ -60,7 +60,7 @@ class LineSettings:
     def of(cls, box: EmulatedBox) -> LineSettings:
         value = box.config.value
         return cls(
-            enabled=value(f"{LINE}Enable") == "Enabled" and value(f"{PROFILE}Enable") != "Disabled",
+            enabled=_enabled(box),
             number=value(f"{LINE}DirectoryNumber"),
             uri=value(f"{LINE}SIP.URI"),
             user=value(f"{LINE}SIP.AuthUserName"),
@@ -133,7 +133,7 @@ class VoipLine:
         a fleet of idle boxes holds no SIP sockets."""
         self.box.subscribe(self._changed)
         self.box.voip = self
-        if LineSettings.of(self.box).enabled:
+        if _enabled(self.box):
             await self._open()
         self.apply()
 
@@ -167,6 +167,8 @@ class VoipLine:
 
     def apply(self) -> None:
         """Read the tree and (re)register, or stop, as it says."""
+        if self.settings is None and not _enabled(self.box):
+            return  # never enabled yet: nothing to read (a fleet of idle boxes starts fast)
         settings = LineSettings.of(self.box)
         if settings == self.settings and self.status in ("Up", "Registering"):
             return
@@ -576,6 +578,11 @@ class _LineCall(_Authenticated):
     def _forget(self) -> None:
         if self.line.calls.pop(self.call_id, None) is self:
             self.line.log_call(self)
+
+
+def _enabled(box: EmulatedBox) -> bool:
+    value = box.config.value
+    return value(f"{LINE}Enable") == "Enabled" and value(f"{PROFILE}Enable") != "Disabled"
 
 
 def _contact_uri(headers: Headers) -> SipUri | None:
