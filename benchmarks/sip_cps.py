@@ -40,8 +40,6 @@ sys.path.insert(0, str(ROOT))
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
-import importlib  # noqa: E402
-import inspect  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
@@ -49,8 +47,10 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import AsyncIterator, Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import Protocol, cast  # noqa: E402
 
+from emulator.telephony.core import OperatorCore  # noqa: E402
+from emulator.telephony.registrar import Subscriber  # noqa: E402
+from profiles.clock import RealClock  # noqa: E402
 from tests.emulator.telephony.sipp_runner import (  # noqa: E402
     SCENARIOS,
     SIPP,
@@ -70,16 +70,6 @@ KEPT_RATE = 0.9  # below this share of the asked rate, SIPp (or the host) fell b
 # Overload shows as failed calls within seconds (SIPp's receive timeout), not after INVITE's
 # 32 s of retransmissions; bigger socket buffers keep loopback bursts from being dropped.
 SIPP_TUNING = ("-recv_timeout", "5000", "-buff_size", "4194304")
-
-
-class Core(Protocol):
-    """The part of emulator.telephony.core.OperatorCore the benchmark uses."""
-
-    port: int
-
-    def add_subscriber(self, subscriber: object) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,23 +213,13 @@ async def measure(name: str, system: System, plan: Plan) -> int:
 @contextlib.asynccontextmanager
 async def operator_core(host: str) -> AsyncIterator[tuple[str, str]]:
     """The emulator's operator core with Alice and Bob: its address and its SIP domain."""
-    core_module = importlib.import_module("emulator.telephony.core")
-    registrar = importlib.import_module("emulator.telephony.registrar")
-    clock = importlib.import_module("profiles.clock")
-    options: dict[str, object] = {"clock": clock.RealClock(), "host": host, "port": 0}
-    if "guard" in inspect.signature(core_module.OperatorCore.start).parameters:
-        # The flood guard lets 200 messages a second in from each host, and every SIPp here
-        # sends from 127.0.0.1: with it, this would measure the guard (about 25 calls/s).
-        options["guard"] = False
-    core = cast(Core, await core_module.OperatorCore.start(**options))
+    # Without the flood guard: it lets 200 messages a second in from each host, and every SIPp
+    # here sends from 127.0.0.1, so with it this would measure the guard (about 25 calls/s).
+    core = await OperatorCore.start(clock=RealClock(), host=host, port=0, guard=False)
     try:
         for number, user in (ALICE, BOB):
-            core.add_subscriber(registrar.Subscriber(number, user, PASSWORD))
-        # The address of record's host must be the core's domain, where it says which it is.
-        domain = getattr(core, "domain", None) or getattr(
-            getattr(core, "registrar", None), "domain", host
-        )
-        yield f"{host}:{core.port}", str(domain)
+            core.add_subscriber(Subscriber(number, user, PASSWORD))
+        yield f"{host}:{core.port}", core.domain
     finally:
         await core.close()
 

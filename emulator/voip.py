@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from emulator.config import Change
-from emulator.sip.compose import new_branch, new_call_id, new_tag, response_to
+from emulator.sip.compose import new_branch, new_call_id, new_tag, request, response_to
 from emulator.sip.digest import Credentials, DigestError, parse_challenge, pick
 from emulator.sip.headers import SipUri, parse_contact, parse_expires, parse_name_addr, parse_uri
 from emulator.sip.message import Headers, Request, Response, SipParseError
@@ -348,22 +348,24 @@ class _Registration(_Authenticated):
         settings = self.settings
         self.cseq += 1
         fields = [
-            ("Via", self.line.stack.via("UDP", new_branch())),
-            ("Max-Forwards", "70"),
-            ("From", f"<{settings.aor}>;tag={self.tag}"),
-            ("To", f"<{settings.aor}>"),
-            ("Call-ID", self.call_id),
-            ("CSeq", f"{self.cseq} REGISTER"),
             ("Contact", self.line.contact),
             ("Expires", str(self.expires)),
             ("User-Agent", "Livebox pro (livebox-lab)"),
         ]
         if authorization:
             fields.append(("Authorization", authorization))
-        uri = f"sip:{settings.domain or settings.registrar}"
-        request = Request("REGISTER", parse_uri(uri), Headers(fields))
+        register = request(
+            "REGISTER",
+            parse_uri(f"sip:{settings.domain or settings.registrar}"),
+            via=self.line.stack.via("UDP", new_branch()),
+            sender=f"<{settings.aor}>;tag={self.tag}",
+            to=f"<{settings.aor}>",
+            call_id=self.call_id,
+            cseq=self.cseq,
+            headers=fields,
+        )
         assert self.line.registrar is not None
-        self.line.stack.send_request(request, self.line.registrar, self)
+        self.line.stack.send_request(register, self.line.registrar, self)
 
     def on_response(self, response: Response) -> None:
         if response.status < 200:
@@ -498,21 +500,22 @@ class _LineCall(_Authenticated):
         self.cseq += 1
         domain = settings.domain or settings.registrar
         uri = f"sip:{number}@{domain}"
-        fields = [
-            ("Via", self.line.stack.via("UDP", new_branch())),
-            ("Max-Forwards", "70"),
-            ("From", f"<{settings.aor}>;tag={self.local_tag}"),
-            ("To", f"<{uri}>"),
-            ("Call-ID", self.call_id),
-            ("CSeq", f"{self.cseq} INVITE"),
-            ("Contact", self.line.contact),
-            ("Content-Type", SDP),
-        ]
+        fields = [("Contact", self.line.contact), ("Content-Type", SDP)]
         if authorization:
             fields.append(("Authorization", authorization))
         self.dialled = self.remote = number
         self.outgoing = True
-        self.invite = Request("INVITE", parse_uri(uri), Headers(fields), self.local_sdp)
+        self.invite = request(
+            "INVITE",
+            parse_uri(uri),
+            via=self.line.stack.via("UDP", new_branch()),
+            sender=f"<{settings.aor}>;tag={self.local_tag}",
+            to=f"<{uri}>",
+            call_id=self.call_id,
+            cseq=self.cseq,
+            headers=fields,
+            body=self.local_sdp,
+        )
         self.line.stack.send_request(self.invite, self.peer, self)
 
     def on_response(self, response: Response) -> None:
@@ -560,19 +563,14 @@ class _LineCall(_Authenticated):
             local = headers.get("From") or ""
             remote = f"{headers.get('To')};tag={self.remote_tag}" if self.remote_tag else ""
             remote = remote or headers.get("To") or ""
-        return Request(
+        return request(
             method,
             self.remote_target or self.invite.uri,
-            Headers(
-                [
-                    ("Via", self.line.stack.via("UDP", new_branch())),
-                    ("Max-Forwards", "70"),
-                    ("From", local),
-                    ("To", remote),
-                    ("Call-ID", self.call_id),
-                    ("CSeq", f"{cseq} {method}"),
-                ]
-            ),
+            via=self.line.stack.via("UDP", new_branch()),
+            sender=local,
+            to=remote,
+            call_id=self.call_id,
+            cseq=cseq,
         )
 
     def _forget(self) -> None:

@@ -112,7 +112,6 @@ class LabRun:
         self.boxes: dict[str, _Box] = {}
         self.raters: dict[str, Rater] = {}
         self.priced: dict[int, list[PricedCall]] = {}
-        self.fee_records: list[PricedCall] = []
         self.calls: dict[str, Call] = {}
         self.fleet_runs: dict[str, RunResult] = {}
         self._account_offer: dict[str, Offer] = {}
@@ -744,18 +743,9 @@ class LabRun:
         rater = self.raters.get(offer.name)
         if rater is None:
             rater = self.raters[offer.name] = Rater(self.catalogue, offer, numbering=self.plan)
-        priced = rater.rate(record)
-        call = self._call_of(record)
-        if call is None:
-            self.fee_records.append(priced)
-        else:
-            self.priced.setdefault(id(call), []).append(priced)
-
-    def _call_of(self, record: CallRecord) -> Call | None:
-        for call in reversed(self._core.log):
-            if record in call.records:
-                return call
-        return None
+        # The core hands a call's records over as the call joins its log: it is the last one.
+        call = self._core.log[-1]
+        self.priced.setdefault(id(call), []).append(rater.rate(record))
 
     def _penalties(self) -> dict[tuple[str, str], Decimal]:
         penalties: dict[tuple[str, str], Decimal] = {}

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Final
 
-from emulator.sip.headers import SipParseError, parse_name_addr
+from emulator.sip.headers import SipParseError, SipUri, parse_name_addr
 from emulator.sip.message import Headers, Request, Response
 
 #: RFC 3261 8.1.1.7: a branch that starts with this cookie is unique in space and time.
@@ -86,6 +86,35 @@ def new_tag() -> str:
 def new_call_id(host: str) -> str:
     """A Call-ID unique in space and time, scoped by the host that makes it."""
     return f"{secrets.token_hex(10)}@{host}"
+
+
+def request(
+    method: str,
+    uri: SipUri,
+    *,
+    via: str,
+    sender: str,
+    to: str,
+    call_id: str,
+    cseq: int,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    max_forwards: int = 70,
+) -> Request:
+    """A request with the headers every request carries (RFC 3261 8.1.1), then `headers`.
+
+    `sender` is the From value (with its tag).
+    """
+    fields = [
+        ("Via", via),
+        ("Max-Forwards", str(max_forwards)),
+        ("From", sender),
+        ("To", to),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} {method}"),
+        *headers,
+    ]
+    return Request(method, uri, Headers(fields), body)
 
 
 def reason_for(status: int) -> str:

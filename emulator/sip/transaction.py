@@ -116,30 +116,20 @@ Action: TypeAlias = Send | Deliver | TimedOut
 
 
 class _Timed:
-    """The two timer slots of a transaction: one retransmission timer, one that ends a state.
+    """What every transaction has: its request, its peer, its state, and two timer slots.
 
-    A slot holds the sequence number of its heap entry (0 when unarmed); a heap entry
-    whose number no slot holds any more is stale and skipped (lazy deletion).
+    The slots are one retransmission timer and one that ends a state. A slot holds the
+    sequence number of its heap entry (0 when unarmed); a heap entry whose number no slot
+    holds any more is stale and skipped (lazy deletion).
     """
 
-    __slots__ = ("_end_at", "_end_seq", "_interval", "_reliable", "_retransmit_seq")
-
-    _end_at: float
-    _end_seq: int
-    _interval: float
-    _reliable: bool
-    _retransmit_seq: int
-
-
-class ClientTransaction(_Timed):
-    """A request this element sent and the responses it gets (made by Transactions)."""
-
     __slots__ = (
-        "_ack",
-        "_cancel_deadline",
+        "_end_at",
+        "_end_seq",
+        "_interval",
         "_invite",
-        "_key",
-        "branch",
+        "_reliable",
+        "_retransmit_seq",
         "context",
         "method",
         "peer",
@@ -151,30 +141,45 @@ class ClientTransaction(_Timed):
     peer: Peer
     state: State
     method: str
-    branch: str
     context: object
     """Free for the transaction user, e.g. its call leg."""
-    _ack: Request | None
-    _cancel_deadline: float
+    _end_at: float
+    _end_seq: int
+    _interval: float
     _invite: bool
-    _key: tuple[str, str]
+    _reliable: bool
+    _retransmit_seq: int
 
-    def __init__(self, request: Request, peer: Peer, branch: str, state: State) -> None:
+    def __init__(self, request: Request, peer: Peer, state: State) -> None:
         self.request = request
         self.peer = peer
         self.state = state
         self.method = request.method
-        self.branch = branch
         self.context = None
-        self._ack = None
-        self._cancel_deadline = float("inf")
         self._invite = request.method == "INVITE"
-        self._key = (branch, request.method)
         self._reliable = peer.reliable
         self._retransmit_seq = 0
         self._end_seq = 0
         self._end_at = float("inf")
         self._interval = 0.0
+
+
+class ClientTransaction(_Timed):
+    """A request this element sent and the responses it gets (made by Transactions)."""
+
+    __slots__ = ("_ack", "_cancel_deadline", "_key", "branch")
+
+    branch: str
+    _ack: Request | None
+    _cancel_deadline: float
+    _key: tuple[str, str]
+
+    def __init__(self, request: Request, peer: Peer, branch: str, state: State) -> None:
+        super().__init__(request, peer, state)
+        self.branch = branch
+        self._ack = None
+        self._cancel_deadline = float("inf")
+        self._key = (branch, request.method)
 
     def __repr__(self) -> str:
         return f"<ClientTransaction {self.method} {self.branch} to {self.peer} {self.state.value}>"
@@ -183,47 +188,19 @@ class ClientTransaction(_Timed):
 class ServerTransaction(_Timed):
     """A request this element received and the responses its TU gives (made by Transactions)."""
 
-    __slots__ = (
-        "_acked",
-        "_dialog_key",
-        "_invite",
-        "_key",
-        "context",
-        "last_response",
-        "method",
-        "peer",
-        "request",
-        "state",
-    )
+    __slots__ = ("_acked", "_dialog_key", "_key", "last_response")
 
-    request: Request
-    peer: Peer
-    state: State
-    method: str
     last_response: Response | None
-    context: object
-    """Free for the transaction user, e.g. its call leg."""
     _acked: bool
     _dialog_key: tuple[str, int, str | None] | None
-    _invite: bool
     _key: tuple[object, ...]
 
     def __init__(self, request: Request, peer: Peer, key: tuple[object, ...], state: State) -> None:
-        self.request = request
-        self.peer = peer
-        self.state = state
-        self.method = request.method
+        super().__init__(request, peer, state)
         self.last_response = None
-        self.context = None
         self._acked = False
         self._dialog_key = None
-        self._invite = request.method == "INVITE"
         self._key = key
-        self._reliable = peer.reliable
-        self._retransmit_seq = 0
-        self._end_seq = 0
-        self._end_at = float("inf")
-        self._interval = 0.0
 
     def __repr__(self) -> str:
         return f"<ServerTransaction {self.method} from {self.peer} {self.state.value}>"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emulator.sip.compose import new_branch, new_call_id, new_tag, response_to
+from emulator.sip.compose import new_branch, new_call_id, new_tag, request, response_to
 from emulator.sip.headers import parse_contact, parse_cseq, parse_name_addr
-from emulator.sip.message import Headers, Request, Response
+from emulator.sip.message import Request, Response
 from emulator.sip.transaction import ServerTransaction, build_cancel
 from emulator.telephony.phone import VirtualPhone
 
@@ -60,19 +60,14 @@ class SipOrigin:
             if parsed != "*":
                 target = parsed.uri
         self._cseq += 1
-        bye = Request(
+        bye = request(
             "BYE",
             target,
-            Headers(
-                [
-                    ("Via", self.core.endpoint.via("UDP", new_branch())),
-                    ("Max-Forwards", "70"),
-                    ("From", f"{headers.get('To')};tag={self.to_tag}"),
-                    ("To", headers.get("From") or ""),
-                    ("Call-ID", self.call_id),
-                    ("CSeq", f"{self._cseq} BYE"),
-                ]
-            ),
+            via=self.core.endpoint.via("UDP", new_branch()),
+            sender=f"{headers.get('To')};tag={self.to_tag}",
+            to=headers.get("From") or "",
+            call_id=self.call_id,
+            cseq=self._cseq,
         )
         self.core.send_request(bye, self.invite.peer, None)
         self.close()
@@ -130,23 +125,24 @@ class SipAttempt:
 
     def start(self, offer: bytes) -> None:
         core = self.core
-        fields = [
-            ("Via", core.endpoint.via(self.binding.peer.transport, new_branch())),
-            ("Max-Forwards", "69"),
-            ("From", f"<sip:{self.call.caller}@{core.domain};user=phone>;tag={self.from_tag}"),
-            ("To", f"<sip:{self.number}@{core.domain};user=phone>"),
-            ("Call-ID", self.call_id),
-            ("CSeq", "1 INVITE"),
-            ("Contact", core.contact),
-            ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
-        ]
+        fields = [("Contact", core.contact), ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")]
         for value in self.call.diversions.history_info(core.domain) if self.call.hops else ():
             fields.append(("History-Info", value))
         for value in self.call.diversions.diversion(core.domain) if self.call.hops else ():
             fields.append(("Diversion", value))
-        body = offer or core.media_offer()
         fields.append(("Content-Type", SDP))
-        self.invite = Request("INVITE", self.binding.contact, Headers(fields), body)
+        self.invite = request(
+            "INVITE",
+            self.binding.contact,
+            via=core.endpoint.via(self.binding.peer.transport, new_branch()),
+            sender=f"<sip:{self.call.caller}@{core.domain};user=phone>;tag={self.from_tag}",
+            to=f"<sip:{self.number}@{core.domain};user=phone>",
+            call_id=self.call_id,
+            cseq=1,
+            headers=fields,
+            body=offer or core.media_offer(),
+            max_forwards=69,  # one hop spent: the core is a B2BUA, not the caller
+        )
         core.dialogs[self.call_id] = self
         core.send_request(self.invite, self.binding.peer, self)
 
@@ -207,22 +203,14 @@ class SipAttempt:
         to = f"<sip:{self.number}@{self.core.domain};user=phone>"
         if self.remote_tag:
             to += f";tag={self.remote_tag}"
-        return Request(
+        return request(
             method,
             self.remote_target,
-            Headers(
-                [
-                    ("Via", self.core.endpoint.via(self.binding.peer.transport, new_branch())),
-                    ("Max-Forwards", "70"),
-                    (
-                        "From",
-                        f"<sip:{self.call.caller}@{self.core.domain};user=phone>;tag={self.from_tag}",
-                    ),
-                    ("To", to),
-                    ("Call-ID", self.call_id),
-                    ("CSeq", f"{cseq} {method}"),
-                ]
-            ),
+            via=self.core.endpoint.via(self.binding.peer.transport, new_branch()),
+            sender=f"<sip:{self.call.caller}@{self.core.domain};user=phone>;tag={self.from_tag}",
+            to=to,
+            call_id=self.call_id,
+            cseq=cseq,
         )
 
     def _end(self) -> None:
